@@ -1,0 +1,2 @@
+//! Sans-IO IKEv1 engine.
+#![forbid(unsafe_code)]

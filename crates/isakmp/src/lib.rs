@@ -1,0 +1,2 @@
+//! ISAKMP / IKEv1 wire codec.
+#![forbid(unsafe_code)]
