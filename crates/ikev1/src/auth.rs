@@ -85,6 +85,37 @@ impl AuthScheme {
         }
     }
 
+    /// CERTREQ payloads for the CAs we trust for these peers (RFC 2408 §3.10). strongSwan
+    /// sends its certificate only when asked (`send_cert = ifasked`).
+    pub(crate) fn cert_requests<'a>(
+        self,
+        peers: impl Iterator<Item = &'a PeerConfig>,
+    ) -> Vec<Payload> {
+        if self != Self::RsaSig {
+            return Vec::new();
+        }
+        let mut subjects: Vec<Vec<u8>> = Vec::new();
+        for p in peers {
+            if let PeerAuth::RsaSig { cas } = &p.auth {
+                for ca in cas {
+                    let dn = ca.subject_der().to_vec();
+                    if !subjects.contains(&dn) {
+                        subjects.push(dn);
+                    }
+                }
+            }
+        }
+        subjects
+            .into_iter()
+            .map(|data| {
+                Payload::CertReq(CertPayload {
+                    encoding: CertEncoding::X509_SIG,
+                    data,
+                })
+            })
+            .collect()
+    }
+
     /// Checks the peer's proof against the expected `hash`.
     pub(crate) fn verify(
         self,

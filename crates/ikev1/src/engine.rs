@@ -445,6 +445,7 @@ impl Engine {
             last_heard: now,
             dpd_seq: 0,
             assigned_address: None,
+            qm_queue: VecDeque::new(),
             dead: false,
             replaced: false,
         }
@@ -659,6 +660,7 @@ impl Engine {
                     request: Some(q.request_id),
                     reason: FailReason::Timeout,
                 });
+                self.start_next_quick_mode(now, id);
             }
             Kind::QmResponded(c) => {
                 self.spis.remove(&c.child.spi_in);
@@ -740,6 +742,19 @@ impl Engine {
     /// The number of responder SAs still in phase 1.
     pub fn half_open_count(&self) -> usize {
         self.half_open.len()
+    }
+}
+
+/// Internals for the fuzz targets (`fuzz/`, built with `--cfg fuzzing`; style.md §3.16).
+#[allow(unexpected_cfgs)]
+mod fuzzing {
+    #[cfg(fuzzing)]
+    impl super::Engine {
+        /// The number of exchanges (message ID ≠ 0) held over all SAs.
+        #[doc(hidden)]
+        pub fn fuzz_exchange_count(&self) -> usize {
+            self.sas.values().map(|s| s.exchanges.len()).sum()
+        }
     }
 }
 

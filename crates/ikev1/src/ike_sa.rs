@@ -100,6 +100,13 @@ pub(crate) struct ChildRecord {
     pub(crate) expires_at: Instant,
 }
 
+/// A Quick Mode waiting its turn.
+pub(crate) struct QueuedChild {
+    pub(crate) request: crate::ChildRequest,
+    pub(crate) request_id: u64,
+    pub(crate) rekey_of: Option<u32>,
+}
+
 /// One IKE SA.
 pub(crate) struct IkeSa {
     pub(crate) id: IkeSaId,
@@ -132,6 +139,9 @@ pub(crate) struct IkeSa {
     pub(crate) dpd_seq: u32,
     /// The address we gave the peer by Mode Config, if any.
     pub(crate) assigned_address: Option<std::net::Ipv6Addr>,
+    /// Quick Modes waiting for the one in flight (peers such as strongSwan answer one
+    /// Quick Mode at a time per IKE SA: a second request aborts the first).
+    pub(crate) qm_queue: std::collections::VecDeque<QueuedChild>,
     /// Set when the SA is to be removed at the end of the current call.
     pub(crate) dead: bool,
     /// Whether phase 1 may not take new exchanges any more (a replacement is up).

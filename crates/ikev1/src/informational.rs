@@ -76,14 +76,20 @@ impl Engine {
                     let Some(sa) = self.sas.get_mut(&id) else {
                         return;
                     };
-                    if let Some(pos) = sa.children.iter().position(|c| c.spi_out == spi_out) {
+                    // RFC 2408 §3.15 names the SA by the sender's inbound SPI (our outbound); strongSwan
+                    // names ours when it could not install the SA: accept either.
+                    if let Some(pos) = sa
+                        .children
+                        .iter()
+                        .position(|c| c.spi_out == spi_out || c.spi_in == spi_out)
+                    {
                         let c = sa.children.remove(pos);
                         self.spis.remove(&c.spi_in);
-                        info!(sa = %id, spi_in = format_args!("{:08x}", c.spi_in), spi_out = format_args!("{spi_out:08x}"), "peer deleted an IPsec SA");
+                        info!(sa = %id, spi_in = format_args!("{:08x}", c.spi_in), spi_out = format_args!("{:08x}", c.spi_out), "peer deleted an IPsec SA");
                         self.events.push_back(Event::ChildSaDeleted {
                             sa: id,
                             spi_in: c.spi_in,
-                            spi_out,
+                            spi_out: c.spi_out,
                             reason: "deleted by peer".into(),
                         });
                     } else {
@@ -146,11 +152,11 @@ impl Engine {
                 let spi = <[u8; 4]>::try_from(n.spi.as_slice())
                     .ok()
                     .map(u32::from_be_bytes);
-                let target = match spi {
-                    Some(s) => pending.iter().find(|(_, x)| *x == s).map(|(m, _)| *m),
-                    None if pending.len() == 1 => Some(pending[0].0),
-                    None => None,
-                };
+                // Match by our SPI when the peer named one; otherwise (or when it named
+                // something else, as strongSwan does) our only pending Quick Mode.
+                let by_spi =
+                    spi.and_then(|s| pending.iter().find(|(_, x)| *x == s).map(|(m, _)| *m));
+                let target = by_spi.or_else(|| (pending.len() == 1).then(|| pending[0].0));
                 if let Some(mid) = target
                     && let Some(Exchange {
                         kind: Kind::QmInitiated(q),
@@ -164,6 +170,7 @@ impl Engine {
                         request: Some(q.request_id),
                         reason: FailReason::Notify(t),
                     });
+                    self.start_next_quick_mode(now, id);
                 }
             }
             t => debug!(sa = %id, notify = ?t, "ignoring status notify"),

@@ -341,6 +341,8 @@ impl Engine {
         sa.p1.ni = ni.clone();
         sa.p1.dh = Some(dh);
         let mut payloads = vec![Payload::Ke(sa.p1.g_xi.clone()), Payload::Nonce(ni)];
+        payloads
+            .extend(ours.cert_requests(sa.peer.and_then(|i| self.config.peers.get(i)).into_iter()));
         if natt_on {
             payloads.extend(natd_payloads(sa, offer.suite.prf, force));
         }
@@ -395,6 +397,12 @@ impl Engine {
             sa.nat.detected = detect_nat(sa, offer.suite.prf, &natd);
         }
         let mut payloads = vec![Payload::Ke(g_xr), Payload::Nonce(nr)];
+        if let Some(scheme) = AuthScheme::from_method(offer.auth_method) {
+            let remote = sa.remote;
+            payloads.extend(
+                scheme.cert_requests(self.config.peers.iter().filter(|p| addr_ok(p, remote))),
+            );
+        }
         if sa.nat.negotiated {
             payloads.extend(natd_payloads(sa, offer.suite.prf, force));
         }

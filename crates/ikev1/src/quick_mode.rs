@@ -22,7 +22,7 @@ use crate::crypto;
 use crate::engine::{ApiError, Engine};
 use crate::event::{ChildRequest, Event, FailReason, IkeSaId};
 use crate::exchange::{Exchange, Kind, QmInit, QmResp};
-use crate::ike_sa::{ChildRecord, Hashed, P1Keys};
+use crate::ike_sa::{ChildRecord, Hashed, P1Keys, QueuedChild};
 use crate::main_mode::Reject;
 use crate::phase2::{HashKind, payloads};
 use crate::proposal::{EspProposal, Phase2Offer};
@@ -88,6 +88,20 @@ impl Engine {
         request_id: u64,
         rekey_of: Option<u32>,
     ) -> Result<(), ApiError> {
+        let sa = self.sas.get_mut(&id).ok_or(ApiError::NoSuchSa(id))?;
+        if sa
+            .exchanges
+            .values()
+            .any(|e| matches!(e.kind, Kind::QmInitiated(_)))
+        {
+            debug!(sa = %id, request = request_id, "Quick Mode queued behind the one in flight");
+            sa.qm_queue.push_back(QueuedChild {
+                request,
+                request_id,
+                rekey_of,
+            });
+            return Ok(());
+        }
         let config = self.config.clone();
         let first = *config
             .esp_proposals
@@ -205,7 +219,9 @@ impl Engine {
                 ex.iv = next_iv;
                 ex.last_rx = Some(d);
                 ex.retransmit_at = None;
-                self.on_qm2(now, id, mid, *q, msg)
+                let r = self.on_qm2(now, id, mid, *q, msg);
+                self.start_next_quick_mode(now, id);
+                r
             }
             Kind::QmResponded(r) => {
                 let h3 = crypto::qm_hash3(prf, &skeyid_a, mid, &r.ni, &r.nr);
@@ -553,6 +569,32 @@ impl Engine {
             self.send_delete_child(now, id, old, "rekeyed");
         }
         Ok(())
+    }
+
+    /// Starts the next queued Quick Mode of `id`, if any and none is in flight.
+    pub(crate) fn start_next_quick_mode(&mut self, now: Instant, id: IkeSaId) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        if sa.dead
+            || sa
+                .exchanges
+                .values()
+                .any(|e| matches!(e.kind, Kind::QmInitiated(_)))
+        {
+            return;
+        }
+        let Some(q) = sa.qm_queue.pop_front() else {
+            return;
+        };
+        if let Err(e) = self.start_quick_mode(now, id, q.request, q.request_id, q.rekey_of) {
+            warn!(sa = %id, error = %e, "could not start a queued Quick Mode");
+            self.events.push_back(Event::ChildSaFailed {
+                sa: id,
+                request: Some(q.request_id),
+                reason: FailReason::Protocol(e.to_string()),
+            });
+        }
     }
 
     fn child_established(&mut self, now: Instant, child: ChildSa) {

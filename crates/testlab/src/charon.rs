@@ -48,6 +48,7 @@ pub struct CharonOptions {
     plugins: String,
     settings: String,
     timeout: Duration,
+    files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 impl CharonOptions {
@@ -74,6 +75,7 @@ impl CharonOptions {
             plugins: DEFAULT_PLUGINS.to_owned(),
             settings: String::new(),
             timeout: Duration::from_secs(10),
+            files: Vec::new(),
         }
     }
 
@@ -108,6 +110,13 @@ impl CharonOptions {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Puts a file into the instance's `swanctl/` directory before the credentials are loaded,
+    /// e.g. `("rsa/ha.key", pem)`, `("x509/ha.pem", pem)` or `("x509ca/ca.pem", pem)`.
+    pub fn file(mut self, relative: impl Into<PathBuf>, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((relative.into(), contents.into()));
         self
     }
 }
@@ -187,6 +196,23 @@ impl Charon {
         fs::write(&conf, strongswan_conf(&options, &vici_uri, &log_path))?;
         let swanctl_conf = swanctl_dir.join("swanctl.conf");
         fs::write(&swanctl_conf, &options.swanctl_conf)?;
+        for (rel, contents) in &options.files {
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{}: must be a path inside swanctl/", rel.display()),
+                ));
+            }
+            let path = swanctl_dir.join(rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            fs::write(path, contents)?;
+        }
 
         let proc = lab.spawn(
             node,
