@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use isakmp::{CertEncoding, CertPayload, Payload, oakley};
 
 use crate::config::{LocalAuth, PeerAuth, PeerConfig};
-use crate::crypto::{Certificate, SkeyidInput};
+use crate::crypto::{Certificate, SkeyidInput, ct_eq};
 use crate::identity::Identity;
 
 /// How a phase-1 SA authenticates, from the negotiated Oakley method.
@@ -188,9 +188,4 @@ fn cert_matches_id(cert: &Certificate, id: &Identity) -> bool {
             .any(|s| s.parse::<IpAddr>().ok() == Some(*a)),
         Identity::KeyId(_) | Identity::Any => false,
     }
-}
-
-/// Constant-time comparison of two byte strings.
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -280,6 +280,21 @@ impl Engine {
             self.fail_ike(id, FailReason::Protocol(reason.to_owned()));
             return;
         }
+        // Child SAs outlive phase 1 (RFC 2409): a newer SA with the same peer takes them over.
+        if let Some(newer) = self.newest_sa_like(id).filter(|n| *n != id) {
+            let children = self
+                .sas
+                .get_mut(&id)
+                .map(|s| std::mem::take(&mut s.children))
+                .unwrap_or_default();
+            if !children.is_empty() {
+                debug!(sa = %id, to = %newer, n = children.len(), "child SAs handed to the newer IKE SA");
+            }
+            if let Some(n) = self.sas.get_mut(&newer) {
+                n.children.extend(children);
+            }
+        }
+        let Some(sa) = self.sas.get(&id) else { return };
         let spis: Vec<u32> = sa.children.iter().map(|c| c.spi_in).collect();
         if notify {
             for spi in spis {
@@ -387,19 +402,8 @@ impl Engine {
         };
         if sa.expires_at.is_some_and(|t| t <= now) {
             sa.expires_at = None;
-            // Child SAs outlive phase 1 (RFC 2409): hand them to a newer SA with the same peer.
-            if let Some(newer) = self.newest_sa_like(id).filter(|n| *n != id) {
-                let children = self
-                    .sas
-                    .get_mut(&id)
-                    .map(|s| std::mem::take(&mut s.children))
-                    .unwrap_or_default();
-                if let Some(n) = self.sas.get_mut(&newer) {
-                    n.children.extend(children);
-                }
-                if let Some(s) = self.sas.get_mut(&id) {
-                    s.replaced = true;
-                }
+            if let Some(s) = self.sas.get_mut(&id) {
+                s.replaced = true;
             }
             self.delete_ike(now, id, true, "lifetime expired");
         }

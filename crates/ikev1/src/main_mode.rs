@@ -23,9 +23,10 @@ use isakmp::{
 };
 use tracing::{debug, info, warn};
 
-use crate::auth::{AuthScheme, ct_eq};
+use crate::auth::AuthScheme;
 use crate::config::PeerAuth;
 use crate::config::PeerConfig;
+use crate::crypto::ct_eq;
 use crate::crypto::{self, PrfAlg};
 use crate::engine::Engine;
 use crate::event::{Event, FailReason, IkeSaId};
@@ -550,7 +551,7 @@ impl Engine {
             if psk.is_some_and(|k| failed_psks.iter().any(|f| ct_eq(f, k))) {
                 continue;
             }
-            let keys = derive_keys_for(sa, offer, scheme, peer);
+            let keys = derive_keys_for(sa, offer, scheme, Some(peer));
             let Ok((plain, next_iv)) = crate::ike_sa::open_with(keys.enc, &keys.enc_key, data, &iv)
             else {
                 return Err(Reject::Malformed(
@@ -865,19 +866,22 @@ fn detect_nat(sa: &IkeSa, prf: PrfAlg, natd: &[Vec<u8>]) -> bool {
     local_nat || remote_nat
 }
 
+/// The phase-1 keys (RFC 2409 §5) under the SKEYID input of `scheme` for `peer` (the PSK),
+/// or the signature input when there is no peer yet.
 fn derive_keys_for(
     sa: &IkeSa,
     offer: Phase1Offer,
     scheme: AuthScheme,
-    peer: &PeerConfig,
+    peer: Option<&PeerConfig>,
 ) -> P1Keys {
-    let input = scheme
-        .skeyid_input(peer)
+    let input = peer
+        .and_then(|p| scheme.skeyid_input(p))
         .unwrap_or(crypto::SkeyidInput::Signature);
     let g_xy = sa.p1.g_xy.as_deref().map(Vec::as_slice).unwrap_or_default();
+    let (prf, enc) = (offer.suite.prf, offer.suite.enc);
     let k = crypto::derive_phase1(
-        offer.suite.prf,
-        offer.suite.enc,
+        prf,
+        enc,
         input,
         &sa.p1.ni,
         &sa.p1.nr,
@@ -886,8 +890,8 @@ fn derive_keys_for(
         &sa.cookie_r,
     );
     P1Keys {
-        prf: offer.suite.prf,
-        enc: offer.suite.enc,
+        prf,
+        enc,
         skeyid: k.skeyid,
         skeyid_d: k.skeyid_d,
         skeyid_a: k.skeyid_a,
@@ -898,30 +902,6 @@ fn derive_keys_for(
 /// Derives the phase-1 keys and the initial phase-1 IV. `peer` is `None` for signatures.
 fn derive_keys(sa: &mut IkeSa, offer: Phase1Offer, peer: Option<&PeerConfig>) {
     let scheme = AuthScheme::from_method(offer.auth_method).unwrap_or(AuthScheme::RsaSig);
-    let input = match peer {
-        Some(p) => scheme
-            .skeyid_input(p)
-            .unwrap_or(crypto::SkeyidInput::Signature),
-        None => crypto::SkeyidInput::Signature,
-    };
-    let g_xy = sa.p1.g_xy.as_deref().map(Vec::as_slice).unwrap_or_default();
-    let k = crypto::derive_phase1(
-        offer.suite.prf,
-        offer.suite.enc,
-        input,
-        &sa.p1.ni,
-        &sa.p1.nr,
-        g_xy,
-        &sa.cookie_i,
-        &sa.cookie_r,
-    );
-    sa.keys = Some(P1Keys {
-        prf: offer.suite.prf,
-        enc: offer.suite.enc,
-        skeyid: k.skeyid,
-        skeyid_d: k.skeyid_d,
-        skeyid_a: k.skeyid_a,
-        enc_key: k.enc_key,
-    });
+    sa.keys = Some(derive_keys_for(sa, offer, scheme, peer));
     sa.p1_iv = crypto::phase1_iv(offer.suite.prf, offer.suite.enc, &sa.p1.g_xi, &sa.p1.g_xr);
 }

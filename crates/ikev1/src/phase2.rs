@@ -9,13 +9,18 @@ use std::time::Instant;
 use isakmp::{ExchangeType, Flags, Header, Message, Payload};
 use tracing::debug;
 
-use crate::auth::ct_eq;
 use crate::crypto;
+use crate::crypto::ct_eq;
 use crate::engine::Engine;
 use crate::event::{FailReason, IkeSaId};
 use crate::exchange::{Exchange, Kind, digest};
 use crate::ike_sa::{Hashed, P1State, split_hashed};
 use crate::main_mode::Reject;
+
+/// Exchanges one IKE SA may have in progress or remembered (finished ones are kept
+/// [`crate::exchange::KEEP_DONE`] to answer retransmissions); new message IDs beyond this are
+/// dropped, so that a peer cannot make us hold unbounded state.
+pub(crate) const MAX_EXCHANGES: usize = 64;
 
 /// Which HASH protects a message.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +93,20 @@ impl Engine {
             );
             return;
         }
+        if !sa.exchanges.contains_key(&mid)
+            && sa.exchanges.len() >= MAX_EXCHANGES
+            && !self.evict_finished_exchange(id)
+        {
+            self.count_drop(
+                id,
+                remote,
+                Reject::Unexpected(format!(
+                    "new exchange {mid:#010x}: {MAX_EXCHANGES} already in progress"
+                )),
+            );
+            return;
+        }
+        let Some(sa) = self.sas.get(&id) else { return };
         let d = digest(data);
         let (iv, known) = match sa.exchanges.get(&mid) {
             Some(ex) => {
@@ -163,6 +182,20 @@ impl Engine {
         if let Err(e) = result {
             self.count_drop(id, remote, e);
         }
+    }
+
+    /// Forgets the finished exchange that would expire first; false if none is finished.
+    fn evict_finished_exchange(&mut self, id: IkeSaId) -> bool {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return false;
+        };
+        let oldest = sa
+            .exchanges
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, Kind::Done))
+            .min_by_key(|(_, e)| e.expires_at)
+            .map(|(m, _)| *m);
+        oldest.is_some_and(|m| sa.exchanges.remove(&m).is_some())
     }
 
     /// Encrypts `payloads` behind a HASH in exchange `mid` (created when new), advances its

@@ -16,9 +16,9 @@ use std::time::Instant;
 use isakmp::{ExchangeType, NotifyType, Payload, Proposal, ProtocolId, SaPayload, ipsec};
 use tracing::{debug, info, warn};
 
-use crate::auth::ct_eq;
 use crate::child::{ChildSa, EspKeys, Mode, TrafficSelector};
 use crate::crypto;
+use crate::crypto::ct_eq;
 use crate::engine::{ApiError, Engine};
 use crate::event::{ChildRequest, Event, FailReason, IkeSaId};
 use crate::exchange::{Exchange, Kind, QmInit, QmResp};

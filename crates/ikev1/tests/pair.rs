@@ -618,3 +618,82 @@ fn transaction_before_phase1_is_refused() {
             .any(|e| matches!(e, Event::ModeConfigAcked { .. }))
     );
 }
+
+#[test]
+fn quick_mode_started_by_the_responder() {
+    let mut p = Pair::new(
+        mn_config("aes128-sha256-ecp256", "aes128gcm16", "secret"),
+        ha_config(),
+        17,
+    );
+    let (_, hoa) = bootstrap(&mut p);
+    let ha_sa = p.ha_sa().unwrap();
+    let req = ChildRequest {
+        mode: Mode::Transport,
+        local_ts: TrafficSelector::parse("2001:db8:ff::1[135/0]").unwrap(),
+        remote_ts: TrafficSelector::host(hoa.into()).with_protocol(135, 0),
+    };
+    p.ha.initiate_child(p.now, ha_sa, req).unwrap();
+    p.drive(Duration::from_secs(10));
+    check_mirrored(&p, 1);
+    let c = Pair::children(&p.ha_events)[0];
+    assert!(c.initiator);
+    assert_eq!(c.mode, Mode::Transport);
+    assert!(!Pair::children(&p.mn_events)[0].initiator);
+}
+
+#[test]
+fn phase1_reauthenticated_before_expiry_and_children_kept() {
+    let mut mn = mn_config("aes128-sha256-ecp256", "aes128gcm16", "secret");
+    mn.ike_lifetime = Duration::from_secs(300);
+    mn.rekey_margin = Duration::from_secs(60);
+    let mut p = Pair::new(mn, ha_config(), 18);
+    let (sa, hoa) = bootstrap(&mut p);
+    let [_, tunnel] = rfc3776_requests(hoa);
+    p.mn.initiate_child(p.now, sa, tunnel).unwrap();
+    p.drive(Duration::from_secs(5));
+    // Past the soft lifetime a second phase 1 comes up; past the hard one the first is deleted.
+    p.drive(Duration::from_secs(310));
+    let established = p
+        .mn_events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeSaEstablished { .. }))
+        .count();
+    assert_eq!(established, 2, "re-authenticated once");
+    assert!(
+        p.mn_events
+            .iter()
+            .any(|e| matches!(e, Event::IkeSaDeleted { sa: s, .. } if *s == sa))
+    );
+    assert_eq!(p.mn.ike_sas().len(), 1);
+    assert_eq!(p.ha.ike_sas().len(), 1);
+    // The child SA moved to the new IKE SA instead of being deleted.
+    assert!(
+        !p.mn_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted { .. }))
+    );
+    assert!(
+        !p.ha_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted { .. }))
+    );
+}
+
+#[test]
+fn exchanges_per_sa_are_bounded() {
+    let mut p = Pair::new(
+        mn_config("aes128-sha256-ecp256", "aes128gcm16", "secret"),
+        ha_config(),
+        19,
+    );
+    let (sa, hoa) = bootstrap(&mut p);
+    // 100 Quick Modes at once: the MN queues them, so the HA never holds more than a few.
+    let [_, tunnel] = rfc3776_requests(hoa);
+    for _ in 0..100 {
+        p.mn.initiate_child(p.now, sa, tunnel.clone()).unwrap();
+    }
+    p.drive(Duration::from_secs(60));
+    assert_eq!(Pair::children(&p.mn_events).len(), 100);
+    assert_eq!(p.ha.counters().dropped_unexpected, 0);
+}
