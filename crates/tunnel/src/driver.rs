@@ -204,12 +204,12 @@ impl Task {
         let mut shutting_down: Option<(oneshot::Sender<()>, Instant)> = None;
         loop {
             self.flush().await;
-            if let Some((_, until)) = &shutting_down {
-                if self.engine.ike_sas().is_empty() || Instant::now() >= *until {
-                    let (done, _) = shutting_down.take().expect("checked");
-                    let _ = done.send(());
-                    return;
-                }
+            let done_waiting = shutting_down.as_ref().is_some_and(|(_, until)| {
+                self.engine.ike_sas().is_empty() || Instant::now() >= *until
+            });
+            if done_waiting && let Some((done, _)) = shutting_down.take() {
+                let _ = done.send(());
+                return;
             }
             let now = Instant::now();
             let deadline = [self.engine.poll_timeout(), self.esp.poll_timeout()]

@@ -1,0 +1,478 @@
+//! One test per validation rule: each checks that the error names the key.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+/// A scratch directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "mip6-ha-config-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).ok();
+    }
+}
+
+fn testdata(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../daemon/testdata")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The issue's example `ha.toml`, in pieces that tests replace.
+const LISTEN: &str = "listen = [\"2001:db8:ff::1\"]\ncontrol_socket = \"/run/mip6-ha.sock\"\n";
+const HOME_LINK: &str =
+    "interface = \"ha-home\"\naddress = \"2001:db8:1::1\"\nprefix = \"2001:db8:1::/64\"\n";
+const DHCPV6: &str = "servers = [\"2001:db8:1::2\"]\nrelay = true\n";
+const MODECFG: &str = "source = \"dhcpv6\"\npool = \"2001:db8:1::1000-2001:db8:1::10ff\"\ndns = [\"2001:db8:1::53\"]\n";
+const IKE: &str = "identity = \"ha.example.com\"\nproposals = [\"aes128-sha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\n";
+const PEER: &str = "identity = \"mn1@example.com\"\npsk = \"secret\"\n";
+
+/// The sections of a file; each test changes some.
+#[derive(Clone)]
+struct Parts {
+    top: String,
+    home_link: String,
+    dhcpv6: String,
+    modecfg: String,
+    ike: String,
+    peers: Vec<String>,
+}
+
+impl Parts {
+    fn issue() -> Self {
+        Self {
+            top: LISTEN.into(),
+            home_link: HOME_LINK.into(),
+            dhcpv6: DHCPV6.into(),
+            modecfg: MODECFG.into(),
+            ike: IKE.into(),
+            peers: vec![PEER.into()],
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut s = format!(
+            "{}\n[home_link]\n{}\n[dhcpv6]\n{}\n[modecfg]\n{}\n[ike]\n{}",
+            self.top, self.home_link, self.dhcpv6, self.modecfg, self.ike
+        );
+        for p in &self.peers {
+            s += &format!("\n[[peers]]\n{p}");
+        }
+        s
+    }
+
+    fn load_in(&self, d: &Dir) -> Result<Loaded<Config>, ConfigError> {
+        Config::load(&d.write("ha.toml", &self.text()))
+    }
+
+    fn load(&self) -> Result<Loaded<Config>, ConfigError> {
+        self.load_in(&Dir::new())
+    }
+
+    #[track_caller]
+    fn err(&self, key: &str) -> ConfigError {
+        let e = self.load().expect_err("must be refused");
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.to_string().contains("ha.toml"), "names the file: {e}");
+        e
+    }
+
+    fn top(mut self, s: &str) -> Self {
+        self.top = s.into();
+        self
+    }
+    fn home_link(mut self, s: &str) -> Self {
+        self.home_link = s.into();
+        self
+    }
+    fn dhcpv6(mut self, s: &str) -> Self {
+        self.dhcpv6 = s.into();
+        self
+    }
+    fn modecfg(mut self, s: &str) -> Self {
+        self.modecfg = s.into();
+        self
+    }
+    fn ike(mut self, s: &str) -> Self {
+        self.ike = s.into();
+        self
+    }
+    fn peers(mut self, p: &[&str]) -> Self {
+        self.peers = p.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+}
+
+fn issue() -> Parts {
+    Parts::issue()
+}
+
+#[test]
+fn issue_example_loads() {
+    let l = issue().load().unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(c.file.home_link.prefix.to_string(), "2001:db8:1::/64");
+    assert_eq!(c.file.modecfg.source, ModecfgSource::Dhcpv6);
+    assert!(c.file.dhcpv6.relay);
+    assert_eq!(c.peers.len(), 1);
+    assert_eq!(c.peers[0].identity.to_string(), "mn1@example.com");
+    let e = c.engine_config();
+    assert_eq!(e.peers.len(), 1);
+    assert!(matches!(&e.peers[0].auth, PeerAuth::Psk(k) if k.as_slice() == b"secret"));
+    assert!(matches!(e.local_auth, LocalAuth::Psk));
+}
+
+#[test]
+fn optional_sections_default() {
+    let text = format!("{LISTEN}\n[home_link]\n{HOME_LINK}\n[ike]\n{IKE}\n[[peers]]\n{PEER}");
+    let d = Dir::new();
+    let c = Config::load(&d.write("ha.toml", &text)).unwrap().config;
+    assert!(c.file.dhcpv6.relay);
+    assert!(c.file.dhcpv6.servers.is_empty());
+    assert_eq!(c.file.modecfg.source, ModecfgSource::Dhcpv6);
+    assert!(c.file.modecfg.pool.is_none());
+}
+
+#[test]
+fn secrets_are_not_printed() {
+    let c = issue()
+        .peers(&["identity = \"mn1@example.com\"\npsk = \"hunter2-secret\"\n"])
+        .load()
+        .unwrap()
+        .config;
+    assert!(!format!("{c:?}").contains("hunter2"));
+    let toml = daemon::load::to_toml(&c.file);
+    assert!(!toml.contains("hunter2"), "{toml}");
+    assert!(toml.contains("<redacted>"), "{toml}");
+}
+
+#[test]
+fn effective_config_round_trips() {
+    let d = Dir::new();
+    let first = issue().load_in(&d).unwrap().config;
+    let printed = daemon::load::to_toml(&first.file);
+    assert!(printed.contains("[[peers]]"), "{printed}");
+    let again = Config::load(&d.write("again.toml", &printed))
+        .unwrap()
+        .config;
+    assert_eq!(daemon::load::to_toml(&again.file), printed);
+}
+
+#[test]
+fn unknown_keys() {
+    issue()
+        .home_link(&format!("{HOME_LINK}mtu = 1400\n"))
+        .err("home_link.mtu");
+    issue()
+        .peers(&[&format!("{PEER}home_adress = \"2001:db8:1::5\"\n")])
+        .err("peers[0].home_adress");
+    issue()
+        .top(&format!("{LISTEN}listen_port = 500\n"))
+        .err("listen_port");
+}
+
+#[test]
+fn listen_checked() {
+    issue().top("").err("listen");
+    issue().top("listen = []\n").err("listen");
+    issue()
+        .top("listen = [\"2001:db8:ff::1\", \"2001:db8:ff::1\"]\n")
+        .err("listen[1]");
+    issue().top("listen = [\"ff02::1\"]\n").err("listen[0]");
+    issue()
+        .top("listen = [\"2001:db8:ff::1\", \"nope\"]\n")
+        .err("listen[1]");
+    issue().top("listen = [\"::\"]\n").load().unwrap();
+}
+
+#[test]
+fn log_level_checked() {
+    issue()
+        .top(&format!("{LISTEN}log_level = \"loud\"\n"))
+        .err("log_level");
+}
+
+#[test]
+fn interface_checked() {
+    issue()
+        .home_link("interface = \"a-very-long-interface\"\naddress = \"2001:db8:1::1\"\nprefix = \"2001:db8:1::/64\"\n")
+        .err("home_link.interface");
+    issue()
+        .home_link(
+            "interface = \"ha/home\"\naddress = \"2001:db8:1::1\"\nprefix = \"2001:db8:1::/64\"\n",
+        )
+        .err("home_link.interface");
+}
+
+#[test]
+fn prefix_contains_home_link_address() {
+    let e = issue()
+        .home_link(
+            "interface = \"ha-home\"\naddress = \"2001:db8:2::1\"\nprefix = \"2001:db8:1::/64\"\n",
+        )
+        .err("home_link.address");
+    assert!(e.reason.contains("2001:db8:1::/64"), "{e}");
+    issue()
+        .home_link("interface = \"ha-home\"\naddress = \"fe80::1\"\nprefix = \"fe80::/64\"\n")
+        .err("home_link.address");
+}
+
+#[test]
+fn prefix_parses() {
+    let e = issue()
+        .home_link(
+            "interface = \"ha-home\"\naddress = \"2001:db8:1::1\"\nprefix = \"2001:db8:1::1/64\"\n",
+        )
+        .err("home_link.prefix");
+    assert!(e.reason.contains("did you mean"), "{e}");
+    issue()
+        .home_link(
+            "interface = \"ha-home\"\naddress = \"2001:db8:1::1\"\nprefix = \"2001:db8:1::/200\"\n",
+        )
+        .err("home_link.prefix");
+}
+
+#[test]
+fn dhcpv6_servers_checked() {
+    issue()
+        .dhcpv6("servers = [\"2001:db8:1::2\", \"2001:db8:1::2\"]\n")
+        .err("dhcpv6.servers[1]");
+    issue()
+        .dhcpv6("servers = [\"::\"]\n")
+        .err("dhcpv6.servers[0]");
+    issue().dhcpv6("relay = \"yes\"\n").err("dhcpv6.relay");
+    let c = issue().dhcpv6("relay = false\n").load().unwrap().config;
+    assert!(!c.file.dhcpv6.relay);
+}
+
+#[test]
+fn modecfg_source_values() {
+    issue()
+        .modecfg("source = \"radius\"\n")
+        .err("modecfg.source");
+    let c = issue()
+        .modecfg("source = \"pool\"\npool = \"2001:db8:1::1000-2001:db8:1::10ff\"\n")
+        .load()
+        .unwrap()
+        .config;
+    assert_eq!(c.file.modecfg.source, ModecfgSource::Pool);
+}
+
+#[test]
+fn pool_required_for_source_pool() {
+    issue().modecfg("source = \"pool\"\n").err("modecfg.pool");
+}
+
+#[test]
+fn pool_ordered() {
+    let e = issue()
+        .modecfg("source = \"pool\"\npool = \"2001:db8:1::10ff-2001:db8:1::1000\"\n")
+        .err("modecfg.pool");
+    assert!(e.reason.contains("comes after"), "{e}");
+}
+
+#[test]
+fn pool_inside_prefix() {
+    issue()
+        .modecfg("source = \"pool\"\npool = \"2001:db8:1::1000-2001:db8:2::10ff\"\n")
+        .err("modecfg.pool");
+    issue()
+        .modecfg("source = \"pool\"\npool = \"2001:db8:1::1-2001:db8:1::10\"\n")
+        .err("modecfg.pool");
+}
+
+#[test]
+fn dns_checked() {
+    issue()
+        .modecfg("dns = [\"ff02::1\"]\n")
+        .err("modecfg.dns[0]");
+}
+
+#[test]
+fn ike_psk_belongs_to_peers() {
+    let e = issue().ike(&format!("{IKE}psk = \"x\"\n")).err("ike.psk");
+    assert!(e.reason.contains("[[peers]]"), "{e}");
+    issue()
+        .ike(&format!("{IKE}ca = \"ca.pem\"\n"))
+        .err("ike.ca");
+}
+
+#[test]
+fn ike_proposals_parse() {
+    let e = issue()
+        .ike("identity = \"ha.example.com\"\nproposals = [\"aes128-sha256-ecp256\", \"aes999\"]\n")
+        .err("ike.proposals[1]");
+    assert_eq!(e.reason, "unknown algorithm \"aes999\"");
+    issue().ike("identity = \"%any\"\n").err("ike.identity");
+}
+
+#[test]
+fn peers_required() {
+    issue().peers(&[]).err("peers");
+}
+
+#[test]
+fn peer_identities_unique() {
+    issue()
+        .peers(&[PEER, "identity = \"MN1@example.com\"\npsk = \"other\"\n"])
+        .err("peers[1].identity");
+    issue()
+        .peers(&["identity = \"\"\npsk = \"x\"\n"])
+        .err("peers[0].identity");
+    issue()
+        .peers(&[PEER, "identity = \"mn2@example.com\"\npsk = \"other\"\n"])
+        .load()
+        .unwrap();
+}
+
+#[test]
+fn peer_credentials() {
+    issue()
+        .peers(&["identity = \"mn1@example.com\"\n"])
+        .err("peers[0].psk");
+    issue()
+        .peers(&["identity = \"mn1@example.com\"\npsk = \"\"\n"])
+        .err("peers[0].psk");
+    issue()
+        .peers(&[&format!("{PEER}ca = \"{}\"\n", testdata("ca.pem"))])
+        .err("peers[0].ca");
+    issue()
+        .peers(&[&format!("{PEER}psk_file = \"k\"\n")])
+        .err("peers[0].psk_file");
+}
+
+#[test]
+fn peer_psk_file() {
+    let d = Dir::new();
+    let p = d.write("mn1.psk", "filed\n");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let l = issue()
+        .peers(&["identity = \"mn1@example.com\"\npsk_file = \"mn1.psk\"\n"])
+        .load_in(&d)
+        .unwrap();
+    assert!(matches!(&l.config.peers[0].auth, PeerAuth::Psk(k) if k.as_slice() == b"filed"));
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert!(l.warnings[0].contains("peers[0].psk_file"));
+    let e = issue()
+        .peers(&["identity = \"mn1@example.com\"\npsk_file = \"gone.psk\"\n"])
+        .load_in(&d)
+        .unwrap_err();
+    assert_eq!(e.key, "peers[0].psk_file");
+    assert!(e.reason.contains("gone.psk"), "{e}");
+}
+
+#[test]
+fn peer_home_address_inside_prefix() {
+    issue()
+        .peers(&[&format!("{PEER}home_address = \"2001:db8:2::1000\"\n")])
+        .err("peers[0].home_address");
+    issue()
+        .peers(&[&format!("{PEER}home_address = \"2001:db8:1::1\"\n")])
+        .err("peers[0].home_address");
+    issue()
+        .peers(&[&format!("{PEER}home_address = \"2001:db8:1::\"\n")])
+        .err("peers[0].home_address");
+    let c = issue()
+        .peers(&[&format!("{PEER}home_address = \"2001:db8:1::1000\"\n")])
+        .load()
+        .unwrap()
+        .config;
+    assert_eq!(
+        c.peers[0].home_address,
+        Some("2001:db8:1::1000".parse().unwrap())
+    );
+}
+
+#[test]
+fn peer_home_addresses_unique() {
+    issue()
+        .peers(&[
+            &format!("{PEER}home_address = \"2001:db8:1::1000\"\n"),
+            "identity = \"mn2@example.com\"\npsk = \"x\"\nhome_address = \"2001:db8:1::1000\"\n",
+        ])
+        .err("peers[1].home_address");
+}
+
+#[test]
+fn peer_home_address_outside_pool() {
+    issue()
+        .modecfg("source = \"pool\"\npool = \"2001:db8:1::1000-2001:db8:1::10ff\"\n")
+        .peers(&[&format!("{PEER}home_address = \"2001:db8:1::1001\"\n")])
+        .err("peers[0].home_address");
+}
+
+fn cert_ike() -> String {
+    format!(
+        "identity = \"ha.example.com\"\ncertificate = \"{}\"\nkey = \"{}\"\n",
+        testdata("ha-cert.pem"),
+        testdata("rsa2048-pkcs8.pem")
+    )
+}
+
+#[test]
+fn certificate_peers() {
+    let ca_peer = format!(
+        "identity = \"mn1@example.com\"\nca = \"{}\"\n",
+        testdata("ca.pem")
+    );
+    let c = issue()
+        .ike(&cert_ike())
+        .peers(&[&ca_peer])
+        .load()
+        .unwrap()
+        .config;
+    assert!(matches!(c.ike.local_auth, LocalAuth::RsaSig { .. }));
+    assert!(matches!(&c.peers[0].auth, PeerAuth::RsaSig { cas } if cas.len() == 1));
+    // The engine negotiates one method: no pre-shared-key peers next to certificates.
+    issue()
+        .ike(&cert_ike())
+        .peers(&[&ca_peer, "identity = \"mn2@example.com\"\npsk = \"x\"\n"])
+        .err("peers[1].psk");
+    // Certificate peers need the home agent's own certificate.
+    issue().peers(&[&ca_peer]).err("peers[0].ca");
+}
+
+#[test]
+fn certificate_and_key_checked() {
+    issue()
+        .ike(&format!(
+            "identity = \"ha.example.com\"\ncertificate = \"{}\"\n",
+            testdata("ha-cert.pem")
+        ))
+        .err("ike.key");
+    issue()
+        .ike(&format!(
+            "identity = \"ha.example.com\"\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            testdata("ha-cert.pem"),
+            testdata("other-key.pem")
+        ))
+        .err("ike.key");
+    issue()
+        .ike(&cert_ike().replace("ha.example.com", "other.example.com"))
+        .err("ike.identity");
+}

@@ -1,0 +1,239 @@
+//! What `mip6-mn status` reports. The field names are the contract of issue 3; fields may be
+//! added (issue 5 adds the binding state), none renamed.
+//!
+//! ```json
+//! {"state": "ready", "care_of_address": "2001:db8:ff::2", "home_agent": "2001:db8:ff::1",
+//!  "home_address": "2001:db8:1::1000", "address_source": "dhcpv6",
+//!  "ike_sa": {"state": "established", "proposal": "aes128-sha256-ecp256"},
+//!  "child_sas": [{"mode": "transport", "local_ts": "2001:db8:1::1000/128[135/0]",
+//!                 "remote_ts": "2001:db8:ff::1/128[135/0]", "protocol": "esp",
+//!                 "spi_in": "0xc3b1a2f0", "spi_out": "0x0e5d0c11", "proposal": "aes128gcm16"}],
+//!  "timings_ms": {"phase1": 12, "initial_tunnel": 4, "address": 35, "rfc3776_sas": 9, "total": 61}}
+//! ```
+//!
+//! The status describes what is established, not what is configured: `care_of_address`,
+//! `home_address` and `address_source` are null until the runtime has them in use.
+
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+
+use daemon::status::{ChildSaStatus, IkeSaStatus, or_dash, write_child_sas};
+use serde::{Deserialize, Serialize};
+
+/// Where the bootstrap is (`state`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum State {
+    /// The daemon is up; nothing has been sent yet.
+    #[default]
+    Starting,
+    /// IKEv1 phase 1 (Main Mode) with the home agent.
+    Phase1,
+    /// Quick Mode for the initial tunnel SA (DHCPv6 only).
+    InitialTunnel,
+    /// Obtaining the home address (DHCPv6 or Mode Config).
+    Address,
+    /// Quick Modes for the RFC 3776 SAs.
+    Rfc3776Sas,
+    /// Bootstrap complete: home address in place, SAs up.
+    Ready,
+    /// The bootstrap failed; the daemon retries.
+    Failed,
+    /// Tearing down after SIGTERM.
+    Stopping,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Phase1 => "phase1",
+            Self::InitialTunnel => "initial_tunnel",
+            Self::Address => "address",
+            Self::Rfc3776Sas => "rfc3776_sas",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+            Self::Stopping => "stopping",
+        }
+    }
+}
+
+/// Where the home address in use came from (`address_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AddressSource {
+    /// Leased by DHCPv6 through the initial tunnel.
+    Dhcpv6,
+    /// Assigned by Mode Config.
+    Modecfg,
+    /// Configured (`address_source = "static"`).
+    Static,
+}
+
+impl AddressSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Dhcpv6 => "dhcpv6",
+            Self::Modecfg => "modecfg",
+            Self::Static => "static",
+        }
+    }
+}
+
+/// Milliseconds each bootstrap step took (`timings_ms`); null until the step is done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Timings {
+    /// Main Mode.
+    pub(crate) phase1: Option<u64>,
+    /// Quick Mode for the initial tunnel SA.
+    pub(crate) initial_tunnel: Option<u64>,
+    /// DHCPv6 or Mode Config.
+    pub(crate) address: Option<u64>,
+    /// Quick Modes for the RFC 3776 SAs.
+    pub(crate) rfc3776_sas: Option<u64>,
+    /// From start to `ready`.
+    pub(crate) total: Option<u64>,
+}
+
+/// The answer to `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Status {
+    /// Where the bootstrap is.
+    pub(crate) state: State,
+    /// The care-of address in use.
+    pub(crate) care_of_address: Option<Ipv6Addr>,
+    /// The home agent.
+    pub(crate) home_agent: Ipv6Addr,
+    /// The home address, once known.
+    pub(crate) home_address: Option<Ipv6Addr>,
+    /// Where the home address came from.
+    pub(crate) address_source: Option<AddressSource>,
+    /// The phase-1 SA.
+    pub(crate) ike_sa: IkeSaStatus,
+    /// The ESP SA pairs.
+    pub(crate) child_sas: Vec<ChildSaStatus>,
+    /// Step timings.
+    pub(crate) timings_ms: Timings,
+}
+
+impl Status {
+    /// The status of a daemon that has just started.
+    pub(crate) fn new(home_agent: Ipv6Addr) -> Self {
+        Self {
+            state: State::Starting,
+            care_of_address: None,
+            home_agent,
+            home_address: None,
+            address_source: None,
+            ike_sa: IkeSaStatus::default(),
+            child_sas: Vec::new(),
+            timings_ms: Timings::default(),
+        }
+    }
+
+    /// The human-readable form.
+    pub(crate) fn summary(&self) -> String {
+        let mut out = String::new();
+        let t = &self.timings_ms;
+        let _ = writeln!(out, "mip6-mn: {}", self.state.as_str());
+        let _ = writeln!(out, "  home agent       {}", self.home_agent);
+        let _ = writeln!(out, "  care-of address  {}", or_dash(self.care_of_address));
+        let _ = writeln!(
+            out,
+            "  home address     {} (source {})",
+            or_dash(self.home_address),
+            or_dash(self.address_source.map(AddressSource::as_str))
+        );
+        let _ = writeln!(
+            out,
+            "  IKE SA           {}{}",
+            self.ike_sa.state.as_str(),
+            self.ike_sa
+                .proposal
+                .as_ref()
+                .map_or_else(String::new, |p| format!(", {p}"))
+        );
+        let _ = writeln!(out, "  child SAs");
+        write_child_sas(&mut out, 4, &self.child_sas);
+        let _ = writeln!(
+            out,
+            "  timings (ms)     phase1 {}, initial_tunnel {}, address {}, rfc3776_sas {}, total {}",
+            or_dash(t.phase1),
+            or_dash(t.initial_tunnel),
+            or_dash(t.address),
+            or_dash(t.rfc3776_sas),
+            or_dash(t.total)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The fields of issue 3, by name and JSON type, for a node that has just started.
+    #[test]
+    fn contract_fields() {
+        let s = Status::new("2001:db8:ff::1".parse().unwrap());
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "state": "starting",
+                "care_of_address": null,
+                "home_agent": "2001:db8:ff::1",
+                "home_address": null,
+                "address_source": null,
+                "ike_sa": {"state": "none", "proposal": null},
+                "child_sas": [],
+                "timings_ms": {"phase1": null, "initial_tunnel": null, "address": null,
+                               "rfc3776_sas": null, "total": null}
+            })
+        );
+        let back: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn names_of_states_and_sources() {
+        for st in [
+            State::Starting,
+            State::Phase1,
+            State::InitialTunnel,
+            State::Address,
+            State::Rfc3776Sas,
+            State::Ready,
+            State::Failed,
+            State::Stopping,
+        ] {
+            assert_eq!(serde_json::to_value(st).unwrap(), Value::from(st.as_str()));
+        }
+        for src in [
+            AddressSource::Dhcpv6,
+            AddressSource::Modecfg,
+            AddressSource::Static,
+        ] {
+            assert_eq!(
+                serde_json::to_value(src).unwrap(),
+                Value::from(src.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn summary_of_a_ready_node() {
+        let mut s = Status::new("2001:db8:ff::1".parse().unwrap());
+        s.state = State::Ready;
+        s.home_address = Some("2001:db8:1::1000".parse().unwrap());
+        s.address_source = Some(AddressSource::Static);
+        s.timings_ms.total = Some(42);
+        let text = s.summary();
+        assert!(text.starts_with("mip6-mn: ready\n"), "{text}");
+        assert!(text.contains("home address     2001:db8:1::1000 (source static)"));
+        assert!(text.contains("total 42"));
+        assert!(text.contains("no child SAs"));
+    }
+}

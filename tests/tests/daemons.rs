@@ -1,0 +1,289 @@
+//! `mip6-mn` and `mip6-ha` in the namespace lab (issue 3, static addresses): the tunnel comes
+//! up, ping6 and TCP pass through it both ways between the mobile node's home address and a
+//! host on the home link, `status --json` shows the contract fields, and SIGTERM leaves no
+//! address, route or TUN device behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testlab::{HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Proc, Spawn};
+
+const HOA: &str = "2001:db8:1::1000";
+const PSK: &str = "daemon-lab-psk-0123456789";
+
+/// A binary of another package of the workspace, next to this test's own directory
+/// (`target/<profile>/`): `cargo nextest run --workspace` builds every binary first.
+fn workspace_bin(name: &str) -> String {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is not built: run the tests with --workspace (cargo build --workspace)",
+        p.display()
+    );
+    p.display().to_string()
+}
+fn ha_bin() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| workspace_bin("mip6-ha"))
+}
+fn mn_bin() -> &'static str {
+    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    P.get_or_init(|| workspace_bin("mip6-mn"))
+}
+
+fn write_configs(dir: &Path, ike: &str, esp: &str) -> (PathBuf, PathBuf) {
+    let ha = dir.join("ha.toml");
+    let mn = dir.join("mn.toml");
+    std::fs::write(
+        &ha,
+        format!(
+            r#"listen = ["{HA_INET}"]
+control_socket = "{}"
+[home_link]
+interface = "ha-home"
+address = "{HA_HOME}"
+prefix = "2001:db8:1::/64"
+[ike]
+identity = "ha.example.com"
+proposals = ["{ike}"]
+esp_proposals = ["{esp}"]
+[[peers]]
+identity = "mn1@example.com"
+psk = "{PSK}"
+home_address = "{HOA}"
+"#,
+            dir.join("ha.sock").display()
+        ),
+    )
+    .expect("ha.toml");
+    std::fs::write(
+        &mn,
+        format!(
+            r#"home_agent = "{HA_INET}"
+care_of_address = "{MN_COA}"
+address_source = "static"
+home_address = "{HOA}"
+state_dir = "{}"
+control_socket = "{}"
+[ike]
+identity = "mn1@example.com"
+remote_identity = "ha.example.com"
+psk = "{PSK}"
+proposals = ["{ike}"]
+esp_proposals = ["{esp}"]
+"#,
+            dir.join("mn-state").display(),
+            dir.join("mn.sock").display()
+        ),
+    )
+    .expect("mn.toml");
+    (ha, mn)
+}
+
+fn status(bin: &str, config: &Path) -> Option<Value> {
+    let out = Command::new(bin)
+        .args(["status", "--json", "--config"])
+        .arg(config)
+        .output()
+        .expect("status");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
+}
+
+fn wait_status(
+    bin: &str,
+    config: &Path,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+    procs: &[&Proc],
+) -> Value {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = status(bin, config) {
+            if ok(&v) {
+                return v;
+            }
+            if Instant::now() > end {
+                let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
+                panic!(
+                    "timed out waiting for {what}: {v:#}\n{}",
+                    logs.join("\n-----\n")
+                );
+            }
+        } else if Instant::now() > end {
+            let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
+            panic!("no status for {what}\n{}", logs.join("\n-----\n"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn sigterm_and_wait(p: &mut Proc) -> std::process::ExitStatus {
+    let st = p.stop().expect("stop");
+    assert!(
+        st.success(),
+        "{} exited with {st} after SIGTERM:\n{}",
+        p.name(),
+        p.log()
+    );
+    st
+}
+
+fn links(lab: &Lab, node: Node) -> String {
+    lab.exec_ok(node, "ip", ["-o", "link", "show"])
+        .expect("ip link")
+}
+
+#[test]
+fn static_tunnel_carries_ping_and_tcp_both_ways() {
+    let lab = Lab::new("daemons_static").expect("lab");
+    let (ha_conf, mn_conf) = write_configs(lab.dir(), "aes128-sha256-ecp256", "aes128gcm16");
+    let mut ha = lab
+        .spawn(
+            Node::Ha,
+            Spawn::new(ha_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&ha_conf)
+                .env("RUST_LOG", "debug")
+                .log_name("mip6-ha"),
+        )
+        .expect("mip6-ha");
+    wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the HA's control socket",
+        |_| true,
+        &[&ha],
+    );
+    let t = Instant::now();
+    let mut mn = lab
+        .spawn(
+            Node::Mn,
+            Spawn::new(mn_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&mn_conf)
+                .env("RUST_LOG", "debug")
+                .log_name("mip6-mn"),
+        )
+        .expect("mip6-mn");
+    let st = wait_status(
+        mn_bin(),
+        &mn_conf,
+        "ready",
+        |v| v["state"] == "ready",
+        &[&mn, &ha],
+    );
+    eprintln!("mip6-mn ready after {:?}: {st:#}", t.elapsed());
+    assert_eq!(st["home_address"], HOA);
+    assert_eq!(st["address_source"], "static");
+    assert_eq!(st["care_of_address"], MN_COA.to_string());
+    assert_eq!(st["home_agent"], HA_INET.to_string());
+    assert_eq!(st["ike_sa"]["state"], "established");
+    assert_eq!(st["ike_sa"]["proposal"], "aes128-sha256-ecp256");
+    let child = &st["child_sas"][0];
+    assert_eq!(child["mode"], "tunnel");
+    assert_eq!(child["local_ts"], format!("{HOA}/128"));
+    assert_eq!(child["remote_ts"], "::/0");
+    for k in ["phase1", "address", "rfc3776_sas", "total"] {
+        assert!(st["timings_ms"][k].is_u64(), "timings_ms.{k}: {st:#}");
+    }
+    let hs = wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the peer at the HA",
+        |v| v["peers"].as_array().is_some_and(|p| !p.is_empty()),
+        &[&ha],
+    );
+    let peer = &hs["peers"][0];
+    assert_eq!(peer["identity"], "mn1@example.com");
+    assert_eq!(peer["home_address"], HOA);
+    assert_eq!(peer["care_of_address"], MN_COA.to_string());
+    assert_eq!(peer["child_sas"][0]["spi_in"], child["spi_out"]);
+    assert_eq!(peer["child_sas"][0]["spi_out"], child["spi_in"]);
+
+    // ping6 both ways between the home address and the home-link host.
+    let hoa: std::net::Ipv6Addr = HOA.parse().expect("hoa");
+    lab.ping(Node::Dhcp, None, hoa)
+        .expect("home-link host -> home address");
+    lab.ping(Node::Mn, Some(hoa), HOME_HOST)
+        .expect("home address -> home-link host");
+    // TCP both ways (iperf3 client on the MN, normal and reverse).
+    let server = lab
+        .spawn(
+            Node::Dhcp,
+            Spawn::new("iperf3")
+                .args(["-s", "-B", &HOME_HOST.to_string()])
+                .log_name("iperf3-server"),
+        )
+        .expect("iperf3 -s");
+    std::thread::sleep(Duration::from_millis(200));
+    for reverse in [false, true] {
+        let mut args = vec!["-c", "2001:db8:1::2", "-B", HOA, "-t", "2", "-J"];
+        if reverse {
+            args.push("-R");
+        }
+        let out = lab
+            .exec_timeout(Node::Mn, Duration::from_secs(20), "iperf3", args)
+            .expect("iperf3 -c");
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let bps = j["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0);
+        eprintln!(
+            "TCP through the tunnel ({}): {:.0} Mbit/s",
+            if reverse { "HA -> MN" } else { "MN -> HA" },
+            bps / 1e6
+        );
+        assert!(
+            out.status.success() && bps > 0.0,
+            "iperf3 failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(server);
+
+    // SIGTERM: both exit 0 and leave nothing behind.
+    sigterm_and_wait(&mut mn);
+    let mn_links = links(&lab, Node::Mn);
+    assert!(!mn_links.contains("mip6mn0"), "TUN left behind: {mn_links}");
+    let addrs = lab
+        .exec_ok(Node::Mn, "ip", ["-6", "-o", "addr", "show"])
+        .expect("addr");
+    assert!(!addrs.contains(HOA), "home address left behind: {addrs}");
+    let routes = lab
+        .exec_ok(Node::Mn, "ip", ["-6", "route", "show"])
+        .expect("routes");
+    assert!(!routes.contains("default"), "route left behind: {routes}");
+    // The HA saw the MN's Delete.
+    let hs = wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the peer gone",
+        |v| v["peers"].as_array().is_some_and(Vec::is_empty),
+        &[&ha],
+    );
+    assert!(hs["counters"]["ike_sa_established"].as_u64() >= Some(1));
+    sigterm_and_wait(&mut ha);
+    let ha_links = links(&lab, Node::Ha);
+    assert!(!ha_links.contains("mip6ha0"), "TUN left behind: {ha_links}");
+    let routes = lab
+        .exec_ok(Node::Ha, "ip", ["-6", "route", "show"])
+        .expect("routes");
+    assert!(!routes.contains(HOA), "route left behind: {routes}");
+    let neigh = lab
+        .exec_ok(Node::Ha, "ip", ["-6", "neigh", "show", "proxy"])
+        .expect("neigh");
+    assert!(!neigh.contains(HOA), "proxy entry left behind: {neigh}");
+    assert!(!lab.dir().join("ha.sock").exists() && !lab.dir().join("mn.sock").exists());
+}
