@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testlab::{HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Proc, Spawn};
+use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Proc, Spawn};
 
 const HOA: &str = "2001:db8:1::1000";
 const PSK: &str = "daemon-lab-psk-0123456789";
@@ -201,7 +201,11 @@ fn static_tunnel_carries_ping_and_tcp_both_ways() {
         ha_bin(),
         &ha_conf,
         "the peer at the HA",
-        |v| v["peers"].as_array().is_some_and(|p| !p.is_empty()),
+        |v| {
+            v["peers"][0]["child_sas"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        },
         &[&ha],
     );
     let peer = &hs["peers"][0];
@@ -211,47 +215,7 @@ fn static_tunnel_carries_ping_and_tcp_both_ways() {
     assert_eq!(peer["child_sas"][0]["spi_in"], child["spi_out"]);
     assert_eq!(peer["child_sas"][0]["spi_out"], child["spi_in"]);
 
-    // ping6 both ways between the home address and the home-link host.
-    let hoa: std::net::Ipv6Addr = HOA.parse().expect("hoa");
-    lab.ping(Node::Dhcp, None, hoa)
-        .expect("home-link host -> home address");
-    lab.ping(Node::Mn, Some(hoa), HOME_HOST)
-        .expect("home address -> home-link host");
-    // TCP both ways (iperf3 client on the MN, normal and reverse).
-    let server = lab
-        .spawn(
-            Node::Dhcp,
-            Spawn::new("iperf3")
-                .args(["-s", "-B", &HOME_HOST.to_string()])
-                .log_name("iperf3-server"),
-        )
-        .expect("iperf3 -s");
-    std::thread::sleep(Duration::from_millis(200));
-    for reverse in [false, true] {
-        let mut args = vec!["-c", "2001:db8:1::2", "-B", HOA, "-t", "2", "-J"];
-        if reverse {
-            args.push("-R");
-        }
-        let out = lab
-            .exec_timeout(Node::Mn, Duration::from_secs(20), "iperf3", args)
-            .expect("iperf3 -c");
-        let j: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let bps = j["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .unwrap_or(0.0);
-        eprintln!(
-            "TCP through the tunnel ({}): {:.0} Mbit/s",
-            if reverse { "HA -> MN" } else { "MN -> HA" },
-            bps / 1e6
-        );
-        assert!(
-            out.status.success() && bps > 0.0,
-            "iperf3 failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    drop(server);
+    traffic_both_ways(&lab, "mip6-mn <-> mip6-ha");
 
     // SIGTERM: both exit 0 and leave nothing behind.
     sigterm_and_wait(&mut mn);
@@ -286,4 +250,223 @@ fn static_tunnel_carries_ping_and_tcp_both_ways() {
         .expect("neigh");
     assert!(!neigh.contains(HOA), "proxy entry left behind: {neigh}");
     assert!(!lab.dir().join("ha.sock").exists() && !lab.dir().join("mn.sock").exists());
+}
+
+/// ping6 both ways between the home address and the home-link host, then TCP both ways
+/// (iperf3, the mobile node being the client); prints the TCP figures.
+fn traffic_both_ways(lab: &Lab, what: &str) {
+    let hoa: std::net::Ipv6Addr = HOA.parse().expect("hoa");
+    lab.ping(Node::Dhcp, None, hoa)
+        .expect("home-link host -> home address");
+    lab.ping(Node::Mn, Some(hoa), HOME_HOST)
+        .expect("home address -> home-link host");
+    let server = lab
+        .spawn(
+            Node::Dhcp,
+            Spawn::new("iperf3")
+                .args(["-s", "-B", &HOME_HOST.to_string()])
+                .log_name("iperf3-server"),
+        )
+        .expect("iperf3 -s");
+    std::thread::sleep(Duration::from_millis(200));
+    for reverse in [false, true] {
+        let mut args = vec!["-c", "2001:db8:1::2", "-B", HOA, "-t", "2", "-J"];
+        if reverse {
+            args.push("-R");
+        }
+        let out = lab
+            .exec_timeout(Node::Mn, Duration::from_secs(20), "iperf3", args)
+            .expect("iperf3 -c");
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let bps = j["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0);
+        eprintln!(
+            "{what}: TCP {}: {:.0} Mbit/s",
+            if reverse {
+                "home link -> MN"
+            } else {
+                "MN -> home link"
+            },
+            bps / 1e6
+        );
+        assert!(
+            out.status.success() && bps > 0.0,
+            "iperf3 failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    drop(server);
+}
+
+/// charon as the mobile node (kernel-libipsec, ESP in UDP) against `mip6-ha`: the home
+/// address is a local address of the MN (on `lo`), charon tunnels it to the home prefix.
+#[test]
+fn charon_mobile_node_against_mip6_ha() {
+    let lab = Lab::new("charon_mn_mip6_ha").expect("lab");
+    let (ha_conf, _) = write_configs(
+        lab.dir(),
+        "aes128-sha256-modp2048",
+        "aes128-sha256-modp2048",
+    );
+    let mut ha = lab
+        .spawn(
+            Node::Ha,
+            Spawn::new(ha_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&ha_conf)
+                .env("RUST_LOG", "debug")
+                .log_name("mip6-ha"),
+        )
+        .expect("mip6-ha");
+    wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the HA's control socket",
+        |_| true,
+        &[&ha],
+    );
+    lab.exec_ok(
+        Node::Mn,
+        "ip",
+        ["-6", "addr", "add", &format!("{HOA}/128"), "dev", "lo"],
+    )
+    .expect("HoA on lo");
+    let conf = format!(
+        r#"connections {{
+  mip6 {{
+    version = 1
+    proposals = aes128-sha256-modp2048
+    local_addrs = {MN_COA}
+    remote_addrs = {HA_INET}
+    local {{
+      auth = psk
+      id = mn1@example.com
+    }}
+    remote {{
+      auth = psk
+      id = ha.example.com
+    }}
+    children {{
+      home {{
+        local_ts = {HOA}/128
+        remote_ts = 2001:db8:1::/64
+        esp_proposals = aes128-sha256-modp2048
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-psk {{
+    secret = "{PSK}"
+  }}
+}}
+"#
+    );
+    let charon = Charon::start(&lab, Node::Mn, CharonOptions::new("mn", conf)).expect("charon");
+    let out = charon.initiate("home", "mip6").expect("swanctl --initiate");
+    assert!(
+        out.contains("initiate completed successfully"),
+        "{out}\n{}",
+        ha.log()
+    );
+    let hs = wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the peer and its SA",
+        |v| {
+            v["peers"][0]["child_sas"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        },
+        &[&ha],
+    );
+    assert_eq!(hs["peers"][0]["home_address"], HOA);
+    let sa = charon.list_sas().expect("list-sas");
+    let c = sa[0].child("home").expect("child");
+    assert_eq!(
+        hs["peers"][0]["child_sas"][0]["spi_in"],
+        format!("0x{:08x}", c.spi_out)
+    );
+    assert_eq!(hs["peers"][0]["child_sas"][0]["protocol"], "esp-in-udp");
+    traffic_both_ways(&lab, "charon MN <-> mip6-ha");
+    sigterm_and_wait(&mut ha);
+    charon
+        .wait_for_sas(Duration::from_secs(5), <[testlab::SaInfo]>::is_empty)
+        .expect("charon saw our Delete");
+}
+
+/// `mip6-mn` against charon as the home agent (kernel-libipsec): the home-link host reaches
+/// the home address through a route via the HA (charon does no proxy NDP).
+#[test]
+fn mip6_mn_against_charon_home_agent() {
+    let lab = Lab::new("mip6_mn_charon_ha").expect("lab");
+    let (_, mn_conf) = write_configs(lab.dir(), "aes128-sha256-ecp256", "aes128gcm16");
+    let conf = format!(
+        r#"connections {{
+  mip6 {{
+    version = 1
+    proposals = aes128-sha256-ecp256
+    local_addrs = {HA_INET}
+    local {{
+      auth = psk
+      id = ha.example.com
+    }}
+    remote {{
+      auth = psk
+      id = mn1@example.com
+    }}
+    children {{
+      home {{
+        local_ts = ::/0
+        remote_ts = {HOA}/128
+        esp_proposals = aes128gcm16
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-psk {{
+    secret = "{PSK}"
+  }}
+}}
+"#
+    );
+    let charon = Charon::start(&lab, Node::Ha, CharonOptions::new("ha", conf)).expect("charon");
+    lab.route(Node::Dhcp, &format!("{HOA}/128"), HA_HOME)
+        .expect("route to the HoA via the HA");
+    let mut mn = lab
+        .spawn(
+            Node::Mn,
+            Spawn::new(mn_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&mn_conf)
+                .env("RUST_LOG", "debug")
+                .log_name("mip6-mn"),
+        )
+        .expect("mip6-mn");
+    let st = wait_status(
+        mn_bin(),
+        &mn_conf,
+        "ready",
+        |v| v["state"] == "ready",
+        &[&mn],
+    );
+    let sas = charon
+        .wait_for_sas(Duration::from_secs(5), |s| {
+            s.iter().any(|sa| sa.child("home").is_some())
+        })
+        .expect("list-sas");
+    let c = sas[0].child("home").expect("child");
+    assert_eq!(st["child_sas"][0]["spi_in"], format!("0x{:08x}", c.spi_out));
+    assert_eq!(st["child_sas"][0]["spi_out"], format!("0x{:08x}", c.spi_in));
+    assert_eq!(c.remote_ts, vec![format!("{HOA}/128")]);
+    traffic_both_ways(&lab, "mip6-mn <-> charon HA");
+    sigterm_and_wait(&mut mn);
+    charon
+        .wait_for_sas(Duration::from_secs(5), <[testlab::SaInfo]>::is_empty)
+        .expect("charon saw our Delete");
 }

@@ -40,7 +40,13 @@ struct StaticHomeAddresses {
 }
 
 impl ChildPolicy for StaticHomeAddresses {
-    fn allow(&self, identity: &Identity, _local: &TrafficSelector, remote: &TrafficSelector, mode: Mode) -> Result<(), String> {
+    fn allow(
+        &self,
+        identity: &Identity,
+        _local: &TrafficSelector,
+        remote: &TrafficSelector,
+        mode: Mode,
+    ) -> Result<(), String> {
         let Some((_, hoa)) = self.peers.iter().find(|(id, _)| id.matches(identity)) else {
             return Err(format!("{identity} is not a configured peer"));
         };
@@ -74,19 +80,41 @@ pub(crate) async fn run_daemon(
     let address = *cfg.file.listen.first().context("listen: no address")?;
     let nl = Netlink::new().context("netlink")?;
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
-    let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     engine.set_wall_clock(Instant::now(), i64::try_from(unix).unwrap_or(i64::MAX));
     engine.set_child_policy(Box::new(StaticHomeAddresses {
-        peers: cfg.peers.iter().map(|p| (p.identity.clone(), p.home_address)).collect(),
+        peers: cfg
+            .peers
+            .iter()
+            .map(|p| (p.identity.clone(), p.home_address))
+            .collect(),
     }));
-    let tcfg = TunnelConfig { address, natt_port: 4500, tun_name: TUN_NAME.into(), tun_mtu: TUN_MTU };
+    let tcfg = TunnelConfig {
+        address,
+        natt_port: 4500,
+        tun_name: TUN_NAME.into(),
+        tun_mtu: TUN_MTU,
+    };
     let (tunnel, mut events, tun) = tunnel::spawn(engine, tcfg, &nl).await?;
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
     let home = cfg.file.home_link.interface.clone();
-    guard.set_ipv6_conf("all", "forwarding", "1").context("enabling IPv6 forwarding")?;
-    guard.set_ipv6_conf(&home, "proxy_ndp", "1").with_context(|| format!("proxy_ndp on {home}"))?;
-    let mut ha = HomeAgent { cfg, status, tunnel, tun, guard, routed: HashMap::new() };
+    guard
+        .set_ipv6_conf("all", "forwarding", "1")
+        .context("enabling IPv6 forwarding")?;
+    guard
+        .set_ipv6_conf(&home, "proxy_ndp", "1")
+        .with_context(|| format!("proxy_ndp on {home}"))?;
+    let mut ha = HomeAgent {
+        cfg,
+        status,
+        tunnel,
+        tun,
+        guard,
+        routed: HashMap::new(),
+    };
     info!(%address, home_link = %home, "home agent up");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(STATUS_EVERY);
@@ -114,7 +142,9 @@ impl HomeAgent {
                 }
             }
             Event::ChildSaDeleted { spi_in, .. } => self.unroute(spi_in).await,
-            Event::ChildSaFailed { sa, reason, .. } => warn!(sa = %sa, %reason, "Quick Mode refused or failed"),
+            Event::ChildSaFailed { sa, reason, .. } => {
+                warn!(sa = %sa, %reason, "Quick Mode refused or failed")
+            }
             other => tracing::debug!(event = ?other, "event"),
         }
     }
@@ -137,22 +167,39 @@ impl HomeAgent {
     }
 
     async fn unroute(&mut self, spi_in: u32) {
-        let Some(hoa) = self.routed.iter().find(|(_, s)| s.contains(&spi_in)).map(|(a, _)| *a) else { return };
+        let Some(hoa) = self
+            .routed
+            .iter()
+            .find(|(_, s)| s.contains(&spi_in))
+            .map(|(a, _)| *a)
+        else {
+            return;
+        };
         let spis = self.routed.entry(hoa).or_default();
         spis.retain(|s| *s != spi_in);
         if !spis.is_empty() {
             return;
         }
         self.routed.remove(&hoa);
-        let _ = self.guard.remove_route(&Route::new(hoa, 128, self.tun.ifindex)).await;
-        if let Ok(idx) = self.guard.netlink().ifindex(self.cfg.file.home_link.interface.as_str()).await {
+        let _ = self
+            .guard
+            .remove_route(&Route::new(hoa, 128, self.tun.ifindex))
+            .await;
+        if let Ok(idx) = self
+            .guard
+            .netlink()
+            .ifindex(self.cfg.file.home_link.interface.as_str())
+            .await
+        {
             let _ = self.guard.remove_proxy_neighbour(idx, hoa).await;
         }
         info!(home_address = %hoa, "home address no longer routed");
     }
 
     async fn refresh(&self) {
-        let Ok(snap) = self.tunnel.snapshot().await else { return };
+        let Ok(snap) = self.tunnel.snapshot().await else {
+            return;
+        };
         let status = build_status(&snap);
         if let Ok(mut s) = self.status.lock() {
             *s = status;
@@ -166,7 +213,11 @@ fn build_status(snap: &Snapshot) -> Status {
         .iter()
         .filter(|(_, i)| i.established)
         .map(|(id, i)| {
-            let children: Vec<_> = snap.children.iter().filter(|c| c.child.ike_sa == *id).collect();
+            let children: Vec<_> = snap
+                .children
+                .iter()
+                .filter(|c| c.child.ike_sa == *id)
+                .collect();
             let hoa = children
                 .iter()
                 .filter(|c| c.child.mode == Mode::Tunnel)
@@ -176,11 +227,18 @@ fn build_status(snap: &Snapshot) -> Status {
                 IpAddr::V4(_) => None,
             };
             PeerStatus {
-                identity: i.remote_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+                identity: i
+                    .remote_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
                 care_of_address: coa,
                 home_address: hoa,
                 address_source: hoa.map(|_| AddressSource::Static),
-                child_sas: children.iter().map(|c| ChildSaStatus::from_child(&c.child)).collect(),
+                child_sas: children
+                    .iter()
+                    .map(|c| ChildSaStatus::from_child(&c.child))
+                    .collect(),
             }
         })
         .collect();
@@ -220,6 +278,9 @@ async fn shutdown_hook(ha: HomeAgent) -> anyhow::Result<()> {
     if let Err(e) = ha.tunnel.shutdown().await {
         warn!(error = %e, "tunnel shutdown");
     }
-    ha.guard.cleanup().await.context("removing routes, proxy entries and the TUN device")?;
+    ha.guard
+        .cleanup()
+        .await
+        .context("removing routes, proxy entries and the TUN device")?;
     Ok(())
 }

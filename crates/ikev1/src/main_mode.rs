@@ -741,8 +741,6 @@ impl Engine {
             .initiator
             .then(|| now + life.saturating_sub(margin.min(life / 2)));
         let key = (sa.cookie_i, sa.cookie_r);
-        let remote = sa.remote;
-        let was_half_open = self.half_open.remove(&(sa.cookie_i, remote)).is_some();
         let ev = Event::IkeSaEstablished {
             sa: id,
             remote_id: sa.remote_id.clone().unwrap_or(Identity::Any),
@@ -753,11 +751,18 @@ impl Engine {
             nat: sa.nat.detected,
         };
         info!(sa = %id, peer = %sa.peer_label(), icookie = %HexFmt(&key.0), rcookie = %HexFmt(&key.1), nat = sa.nat.detected, "IKE SA established");
-        if was_half_open {
-            // The SA may have been indexed under the peer's pre-float address.
-            self.release_half_open(remote.ip());
+        // The SA is indexed under the address of its MM1, which is not `sa.remote` when the
+        // peer floated to the NAT-T port: release the count of the address in the index.
+        let stale: Vec<_> = self
+            .half_open
+            .iter()
+            .filter(|&(_, v)| *v == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            self.half_open.remove(&k);
+            self.release_half_open(k.1.ip());
         }
-        self.half_open.retain(|_, v| *v != id);
         self.by_cookies.insert(key, id);
         self.counters.ike_established += 1;
         self.events.push_back(ev);

@@ -75,9 +75,16 @@ pub(crate) async fn run_daemon(
     };
     let nl = Netlink::new().context("netlink")?;
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
-    let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     engine.set_wall_clock(Instant::now(), i64::try_from(unix).unwrap_or(i64::MAX));
-    let tcfg = TunnelConfig { address: coa, natt_port: 4500, tun_name: TUN_NAME.into(), tun_mtu: TUN_MTU };
+    let tcfg = TunnelConfig {
+        address: coa,
+        natt_port: 4500,
+        tun_name: TUN_NAME.into(),
+        tun_mtu: TUN_MTU,
+    };
     let (tunnel, mut events, tun) = tunnel::spawn(engine, tcfg, &nl).await?;
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
@@ -138,7 +145,12 @@ impl Node {
         let r = self
             .tunnel
             .with_engine(move |e, now| {
-                e.initiate(now, 0, SocketAddr::new(IpAddr::V6(coa), 500), SocketAddr::new(IpAddr::V6(ha), 500))
+                e.initiate(
+                    now,
+                    0,
+                    SocketAddr::new(IpAddr::V6(coa), 500),
+                    SocketAddr::new(IpAddr::V6(ha), 500),
+                )
             })
             .await;
         match r {
@@ -146,7 +158,10 @@ impl Node {
                 self.sa = Some(sa);
                 self.update(|s| {
                     s.state = State::Phase1;
-                    s.ike_sa = IkeSaStatus { state: IkeSaState::Connecting, proposal: None };
+                    s.ike_sa = IkeSaStatus {
+                        state: IkeSaState::Connecting,
+                        proposal: None,
+                    };
                     s.timings_ms = Default::default();
                 });
             }
@@ -173,13 +188,18 @@ impl Node {
                 self.phase1_done = Some(now);
                 let t = now - self.started;
                 self.update(|s| {
-                    s.ike_sa = IkeSaStatus { state: IkeSaState::Established, proposal: Some(proposal) };
+                    s.ike_sa = IkeSaStatus {
+                        state: IkeSaState::Established,
+                        proposal: Some(proposal),
+                    };
                     s.timings_ms.phase1 = ms(t);
                     s.state = State::Address;
                 });
                 self.address(sa).await;
             }
-            Event::IkeSaFailed { sa, reason } if Some(sa) == self.sa => self.failed(&reason.to_string()),
+            Event::IkeSaFailed { sa, reason } if Some(sa) == self.sa => {
+                self.failed(&reason.to_string())
+            }
             Event::IkeSaDeleted { sa, reason } if Some(sa) == self.sa => {
                 self.remove_home_address().await;
                 self.failed(&format!("IKE SA deleted: {reason}"));
@@ -192,7 +212,10 @@ impl Node {
             }
             Event::ChildSaFailed { sa, reason, .. } if Some(sa) == self.sa => {
                 warn!(%reason, "Quick Mode failed; deleting the IKE SA to start again");
-                let _ = self.tunnel.with_engine(move |e, now| e.delete_ike_sa(now, sa)).await;
+                let _ = self
+                    .tunnel
+                    .with_engine(move |e, now| e.delete_ike_sa(now, sa))
+                    .await;
             }
             Event::ChildSaDeleted { spi_in, .. } => {
                 let spi = daemon::status::spi_hex(spi_in);
@@ -208,7 +231,10 @@ impl Node {
             (AddressSourceMode::Static, Some(a)) => a,
             (mode, _) => {
                 // DHCPv6 and Mode Config come with the bootstrap issue.
-                self.failed(&format!("address_source = \"{}\" is not implemented yet", mode.as_str()));
+                self.failed(&format!(
+                    "address_source = \"{}\" is not implemented yet",
+                    mode.as_str()
+                ));
                 return;
             }
         };
@@ -225,7 +251,11 @@ impl Node {
             local_ts: TrafficSelector::host(IpAddr::V6(hoa)),
             remote_ts: TrafficSelector::prefix(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
         };
-        match self.tunnel.with_engine(move |e, now| e.initiate_child(now, sa, req)).await {
+        match self
+            .tunnel
+            .with_engine(move |e, now| e.initiate_child(now, sa, req))
+            .await
+        {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => self.failed(&e.to_string()),
             Err(e) => self.failed(&e.to_string()),
@@ -237,7 +267,11 @@ impl Node {
         let Some(hoa) = self.hoa else { return };
         if !self.routes_up {
             let idx = self.tun.ifindex;
-            if let Err(e) = self.guard.add_address(idx, hoa, 128, AddressOptions::default()).await {
+            if let Err(e) = self
+                .guard
+                .add_address(idx, hoa, 128, AddressOptions::default())
+                .await
+            {
                 return self.failed(&format!("adding {hoa} to {}: {e}", self.tun.name));
             }
             // Everything goes through the tunnel except the link the home agent is on, whose
@@ -278,6 +312,9 @@ async fn shutdown_hook(node: Node) -> anyhow::Result<()> {
     if let Err(e) = node.tunnel.shutdown().await {
         warn!(error = %e, "tunnel shutdown");
     }
-    node.guard.cleanup().await.context("removing addresses, routes and the TUN device")?;
+    node.guard
+        .cleanup()
+        .await
+        .context("removing addresses, routes and the TUN device")?;
     Ok(())
 }
