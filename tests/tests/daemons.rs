@@ -470,3 +470,60 @@ secrets {{
         .wait_for_sas(Duration::from_secs(5), <[testlab::SaInfo]>::is_empty)
         .expect("charon saw our Delete");
 }
+
+/// The HA refuses a tunnel for an address other than the peer's configured `home_address`
+/// (RFC 3776 §4), says so in its log and counters, and the MN does not become ready.
+#[test]
+fn ha_refuses_another_home_address() {
+    let lab = Lab::new("daemons_wrong_hoa").expect("lab");
+    let (ha_conf, mn_conf) = write_configs(lab.dir(), "aes128-sha256-ecp256", "aes128gcm16");
+    let text = std::fs::read_to_string(&mn_conf).expect("mn.toml");
+    std::fs::write(&mn_conf, text.replace(HOA, "2001:db8:1::2000")).expect("mn.toml");
+    let ha = lab
+        .spawn(
+            Node::Ha,
+            Spawn::new(ha_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&ha_conf)
+                .log_name("mip6-ha"),
+        )
+        .expect("mip6-ha");
+    wait_status(
+        ha_bin(),
+        &ha_conf,
+        "the HA's control socket",
+        |_| true,
+        &[&ha],
+    );
+    let mn = lab
+        .spawn(
+            Node::Mn,
+            Spawn::new(mn_bin())
+                .arg("run")
+                .arg("--config")
+                .arg(&mn_conf)
+                .log_name("mip6-mn"),
+        )
+        .expect("mip6-mn");
+    let hs = wait_status(
+        ha_bin(),
+        &ha_conf,
+        "a refused Quick Mode",
+        |v| v["counters"]["child_sa_failed"].as_u64() >= Some(1),
+        &[&ha, &mn],
+    );
+    assert_eq!(hs["counters"]["child_sa_established"], 0);
+    let log = ha.log();
+    assert!(
+        log.contains("refusing Quick Mode")
+            && log.contains("holds 2001:db8:1::1000, not 2001:db8:1::2000/128"),
+        "{log}"
+    );
+    let st = status(mn_bin(), &mn_conf).expect("mn status");
+    assert_ne!(st["state"], "ready", "{st:#}");
+    let routes = lab
+        .exec_ok(Node::Ha, "ip", ["-6", "route", "show"])
+        .expect("routes");
+    assert!(!routes.contains("2001:db8:1::2000"), "{routes}");
+}

@@ -53,10 +53,12 @@ impl ChildPolicy for StaticHomeAddresses {
         let Some(hoa) = hoa else {
             return Err(format!("{identity} has no home_address configured"));
         };
-        let is_hoa = remote.prefix_len == 128 && remote.addr == IpAddr::V6(*hoa);
-        match (is_hoa, mode) {
-            (true, _) => Ok(()),
-            (false, _) => Err(format!("{identity} holds {hoa}, not {remote}")),
+        if remote.prefix_len == 128 && remote.addr == IpAddr::V6(*hoa) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{identity} holds {hoa}, not {remote} ({mode} mode)"
+            ))
         }
     }
 }
