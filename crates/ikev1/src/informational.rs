@@ -48,7 +48,7 @@ impl Engine {
         for p in list {
             match p {
                 Payload::Delete(del) => self.on_delete(now, id, &del, &cookies),
-                Payload::Notify(n) => self.on_notify(now, id, &n, &cookies),
+                Payload::Notify(n) => self.on_notify(now, id, mid, &n, &cookies),
                 other => {
                     debug!(sa = %id, payload = ?other.payload_type(), "ignoring payload in Informational")
                 }
@@ -101,7 +101,14 @@ impl Engine {
         }
     }
 
-    fn on_notify(&mut self, now: Instant, id: IkeSaId, n: &NotifyPayload, cookies: &[u8]) {
+    fn on_notify(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        mid: u32,
+        n: &NotifyPayload,
+        cookies: &[u8],
+    ) {
         match n.notify_type {
             NotifyType::R_U_THERE => {
                 let Ok(seq) = <[u8; 4]>::try_from(n.data.as_slice()) else {
@@ -109,13 +116,24 @@ impl Engine {
                     return;
                 };
                 debug!(sa = %id, seq = u32::from_be_bytes(seq), "R-U-THERE; acknowledging");
-                self.send_notify(
+                let ack = self.send_notify(
                     now,
                     id,
                     NotifyType::R_U_THERE_ACK,
                     ProtocolId::ISAKMP,
                     seq.to_vec(),
                 );
+                // The ACK travels in an exchange of its own; remembered as the answer to this
+                // R-U-THERE, it is sent again when the peer repeats the R-U-THERE (our ACK was
+                // lost) instead of the peer declaring us dead.
+                if let (Some(ack), Some(ex)) = (
+                    ack,
+                    self.sas
+                        .get_mut(&id)
+                        .and_then(|s| s.exchanges.get_mut(&mid)),
+                ) {
+                    ex.last_sent = Some(ack);
+                }
             }
             NotifyType::R_U_THERE_ACK => {
                 let Ok(seq) = <[u8; 4]>::try_from(n.data.as_slice()) else {
@@ -185,8 +203,8 @@ impl Engine {
         t: NotifyType,
         protocol: ProtocolId,
         data: Vec<u8>,
-    ) {
-        let Some(sa) = self.sas.get(&id) else { return };
+    ) -> Option<Vec<u8>> {
+        let sa = self.sas.get(&id)?;
         let spi = if protocol == ProtocolId::ISAKMP {
             [sa.cookie_i, sa.cookie_r].concat()
         } else {
@@ -199,7 +217,7 @@ impl Engine {
             spi,
             data,
         });
-        self.send_informational(now, id, vec![n], None);
+        self.send_informational(now, id, vec![n], None)
     }
 
     fn send_informational(
@@ -208,33 +226,35 @@ impl Engine {
         id: IkeSaId,
         pl: Vec<Payload>,
         kind: Option<Kind>,
-    ) {
+    ) -> Option<Vec<u8>> {
         let mid = self.random_message_id(id);
-        let Some(out) = self.seal_hashed(
+        let out = self.seal_hashed(
             now,
             id,
             ExchangeType::INFORMATIONAL,
             mid,
             pl,
             HashKind::Plain,
-        ) else {
-            return;
-        };
+        )?;
         let rt = self.config.retransmit;
-        if let Some(ex) = self
-            .sas
-            .get_mut(&id)
-            .and_then(|s| s.exchanges.get_mut(&mid))
-        {
+        if let Some(s) = self.sas.get_mut(&id) {
             match kind {
                 Some(k) => {
-                    ex.kind = k;
-                    ex.sent_request(out.clone(), now, &rt);
+                    if let Some(ex) = s.exchanges.get_mut(&mid) {
+                        ex.kind = k;
+                        ex.sent_request(out.clone(), now, &rt);
+                    }
                 }
-                None => ex.sent_response(out.clone(), now),
+                // A one-message exchange (RFC 2408 §4.8): nothing comes back in it, so it is not
+                // kept. Kept, these replies (R-U-THERE-ACK, refusals) escaped MAX_EXCHANGES and
+                // the peer's message rate decided how many exchanges an SA held.
+                None => {
+                    s.exchanges.remove(&mid);
+                }
             }
         }
-        self.transmit(id, out);
+        self.transmit(id, out.clone());
+        Some(out)
     }
 
     /// Deletes one child SA (by our SPI) and tells the peer.

@@ -21,6 +21,8 @@ pub mod crypto;
 mod engine;
 mod event;
 mod exchange;
+#[cfg(test)]
+mod fuzz_regressions;
 mod identity;
 mod ike_sa;
 mod informational;

@@ -93,7 +93,13 @@ fn nat_t_float_releases_the_half_open_count() {
                 nat = Some(n);
             }
         }
-        assert_eq!(nat, Some(true), "round {round}: phase 1 over NAT-T");
+        assert_eq!(
+            nat,
+            Some(true),
+            "round {round}: phase 1 over NAT-T; {:?} half open {}",
+            ha.counters(),
+            ha.half_open_count()
+        );
         assert_eq!(ha.half_open_count(), 0, "round {round}");
     }
     assert_eq!(ha.counters().dropped_half_open_limit, 0);

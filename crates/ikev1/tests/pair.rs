@@ -697,3 +697,34 @@ fn exchanges_per_sa_are_bounded() {
     assert_eq!(Pair::children(&p.mn_events).len(), 100);
     assert_eq!(p.ha.counters().dropped_unexpected, 0);
 }
+
+#[test]
+fn dpd_ack_repeated_when_lost() {
+    let mut mn = mn_config("aes128-sha256-ecp256", "aes128gcm16", "secret");
+    mn.dpd_delay = Some(Duration::from_secs(10));
+    let mut p = Pair::new(mn, ha_config(), 20);
+    p.mn.initiate(p.now, 0, addr(MN), addr(HA)).unwrap();
+    p.drive(Duration::from_secs(5));
+    assert!(p.mn_established().is_some());
+    // Jump to the DPD deadline: the MN sends R-U-THERE.
+    p.now += Duration::from_secs(11);
+    p.mn.handle_timeout(p.now);
+    let rut = p.mn.poll_transmit().expect("R-U-THERE");
+    p.ha.handle_datagram(p.now, rut.remote, rut.local, &rut.data);
+    let _lost_ack = p.ha.poll_transmit().expect("R-U-THERE-ACK");
+    // The MN repeats the R-U-THERE; the HA answers it again.
+    let t = p.mn.poll_timeout().expect("retransmission timer");
+    p.now = t;
+    p.mn.handle_timeout(p.now);
+    let again = p.mn.poll_transmit().expect("repeated R-U-THERE");
+    assert_eq!(again.data, rut.data);
+    p.ha.handle_datagram(p.now, again.remote, again.local, &again.data);
+    let ack = p.ha.poll_transmit().expect("the ACK sent again");
+    p.mn.handle_datagram(p.now, ack.remote, ack.local, &ack.data);
+    p.drive(Duration::from_secs(5));
+    assert!(
+        !p.mn_events
+            .iter()
+            .any(|e| matches!(e, Event::IkeSaDeleted { .. }))
+    );
+}
