@@ -534,7 +534,11 @@ impl Engine {
         let Some(keys) = sa.keys() else { return Ok(()) };
         let g = g_qm.as_deref().map(Vec::as_slice);
         let h3 = crypto::qm_hash3(keys.prf, &keys.skeyid_a, mid, &q.ni, &nr);
-        let lifetime = offer.lifetime.unwrap_or(config.child_lifetime);
+        // Never longer than ours (and so never an `Instant` overflow from a hostile value).
+        let lifetime = offer
+            .lifetime
+            .unwrap_or(config.child_lifetime)
+            .min(config.child_lifetime);
         let child = ChildSa {
             ike_sa: id,
             message_id: mid,
