@@ -522,12 +522,7 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
-        let offer = sa
-            .p1
-            .offer
-            .ok_or_else(|| Reject::Unexpected("no offer".into()))?;
-        let scheme = AuthScheme::from_method(offer.auth_method)
-            .ok_or_else(|| Reject::Unexpected("auth".into()))?;
+        let (offer, scheme) = negotiated(sa)?;
         let iv = crypto::phase1_iv(offer.suite.prf, offer.suite.enc, &sa.p1.g_xi, &sa.p1.g_xr);
         let first = Header::parse(data)
             .map_err(|e| Reject::Malformed(e.to_string()))?
@@ -654,12 +649,7 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&id) else {
             return Ok(());
         };
-        let offer = sa
-            .p1
-            .offer
-            .ok_or_else(|| Reject::Unexpected("no offer".into()))?;
-        let scheme = AuthScheme::from_method(offer.auth_method)
-            .ok_or_else(|| Reject::Unexpected("auth".into()))?;
+        let (_, scheme) = negotiated(sa)?;
         let (plain, next_iv) = sa
             .open(data, &sa.p1_iv)
             .map_err(|e| Reject::Malformed(format!("{e}")))?;
@@ -782,6 +772,17 @@ impl Engine {
             None => 0,
         }
     }
+}
+
+/// The phase-1 transform and authentication scheme chosen in MM1/MM2.
+fn negotiated(sa: &IkeSa) -> Result<(Phase1Offer, AuthScheme), Reject> {
+    let offer = sa
+        .p1
+        .offer
+        .ok_or_else(|| Reject::Unexpected("no phase-1 offer yet".into()))?;
+    let scheme = AuthScheme::from_method(offer.auth_method)
+        .ok_or_else(|| Reject::Unexpected("unsupported authentication method".into()))?;
+    Ok((offer, scheme))
 }
 
 /// Why a received message was not used.
