@@ -5,4 +5,5 @@
 //! `dhcp6-relay-probe` helper binary to prove that Kea answers in the lab. It is test code, not
 //! the project's relay codec.
 
+pub mod daemons;
 pub mod dhcp6;

@@ -4,39 +4,15 @@
 //! address, route or TUN device behind.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Proc, Spawn};
+use interop_tests::daemons::{
+    ha_bin, links, mn_bin, sigterm_and_wait, status, traffic_both_ways, wait_status,
+};
+use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, Lab, MN_COA, Node, Spawn};
 
 const HOA: &str = "2001:db8:1::1000";
 const PSK: &str = "daemon-lab-psk-0123456789";
-
-/// A binary of another package of the workspace, next to this test's own directory
-/// (`target/<profile>/`): `cargo nextest run --workspace` builds every binary first.
-fn workspace_bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let p = dir.join(name);
-    assert!(
-        p.is_file(),
-        "{} is not built: run the tests with --workspace (cargo build --workspace)",
-        p.display()
-    );
-    p.display().to_string()
-}
-fn ha_bin() -> &'static str {
-    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    P.get_or_init(|| workspace_bin("mip6-ha"))
-}
-fn mn_bin() -> &'static str {
-    static P: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    P.get_or_init(|| workspace_bin("mip6-mn"))
-}
 
 fn write_configs(dir: &Path, ike: &str, esp: &str) -> (PathBuf, PathBuf) {
     let ha = dir.join("ha.toml");
@@ -85,61 +61,6 @@ esp_proposals = ["{esp}"]
     )
     .expect("mn.toml");
     (ha, mn)
-}
-
-fn status(bin: &str, config: &Path) -> Option<Value> {
-    let out = Command::new(bin)
-        .args(["status", "--json", "--config"])
-        .arg(config)
-        .output()
-        .expect("status");
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
-}
-
-fn wait_status(
-    bin: &str,
-    config: &Path,
-    what: &str,
-    ok: impl Fn(&Value) -> bool,
-    procs: &[&Proc],
-) -> Value {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = status(bin, config) {
-            if ok(&v) {
-                return v;
-            }
-            if Instant::now() > end {
-                let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
-                panic!(
-                    "timed out waiting for {what}: {v:#}\n{}",
-                    logs.join("\n-----\n")
-                );
-            }
-        } else if Instant::now() > end {
-            let logs: Vec<String> = procs.iter().map(|p| p.log()).collect();
-            panic!("no status for {what}\n{}", logs.join("\n-----\n"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn sigterm_and_wait(p: &mut Proc) -> std::process::ExitStatus {
-    let st = p.stop().expect("stop");
-    assert!(
-        st.success(),
-        "{} exited with {st} after SIGTERM:\n{}",
-        p.name(),
-        p.log()
-    );
-    st
-}
-
-fn links(lab: &Lab, node: Node) -> String {
-    lab.exec_ok(node, "ip", ["-o", "link", "show"])
-        .expect("ip link")
 }
 
 #[test]
@@ -215,7 +136,7 @@ fn static_tunnel_carries_ping_and_tcp_both_ways() {
     assert_eq!(peer["child_sas"][0]["spi_in"], child["spi_out"]);
     assert_eq!(peer["child_sas"][0]["spi_out"], child["spi_in"]);
 
-    traffic_both_ways(&lab, "mip6-mn <-> mip6-ha");
+    traffic_both_ways(&lab, HOA.parse().expect("hoa"), "mip6-mn <-> mip6-ha");
 
     // SIGTERM: both exit 0 and leave nothing behind.
     sigterm_and_wait(&mut mn);
@@ -250,54 +171,6 @@ fn static_tunnel_carries_ping_and_tcp_both_ways() {
         .expect("neigh");
     assert!(!neigh.contains(HOA), "proxy entry left behind: {neigh}");
     assert!(!lab.dir().join("ha.sock").exists() && !lab.dir().join("mn.sock").exists());
-}
-
-/// ping6 both ways between the home address and the home-link host, then TCP both ways
-/// (iperf3, the mobile node being the client); prints the TCP figures.
-fn traffic_both_ways(lab: &Lab, what: &str) {
-    let hoa: std::net::Ipv6Addr = HOA.parse().expect("hoa");
-    lab.ping(Node::Dhcp, None, hoa)
-        .expect("home-link host -> home address");
-    lab.ping(Node::Mn, Some(hoa), HOME_HOST)
-        .expect("home address -> home-link host");
-    let server = lab
-        .spawn(
-            Node::Dhcp,
-            Spawn::new("iperf3")
-                .args(["-s", "-B", &HOME_HOST.to_string()])
-                .log_name("iperf3-server"),
-        )
-        .expect("iperf3 -s");
-    std::thread::sleep(Duration::from_millis(200));
-    for reverse in [false, true] {
-        let mut args = vec!["-c", "2001:db8:1::2", "-B", HOA, "-t", "2", "-J"];
-        if reverse {
-            args.push("-R");
-        }
-        let out = lab
-            .exec_timeout(Node::Mn, Duration::from_secs(20), "iperf3", args)
-            .expect("iperf3 -c");
-        let j: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        let bps = j["end"]["sum_received"]["bits_per_second"]
-            .as_f64()
-            .unwrap_or(0.0);
-        eprintln!(
-            "{what}: TCP {}: {:.0} Mbit/s",
-            if reverse {
-                "home link -> MN"
-            } else {
-                "MN -> home link"
-            },
-            bps / 1e6
-        );
-        assert!(
-            out.status.success() && bps > 0.0,
-            "iperf3 failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    drop(server);
 }
 
 /// charon as the mobile node (kernel-libipsec, ESP in UDP) against `mip6-ha`: the home
@@ -391,7 +264,7 @@ secrets {{
         format!("0x{:08x}", c.spi_out)
     );
     assert_eq!(hs["peers"][0]["child_sas"][0]["protocol"], "esp-in-udp");
-    traffic_both_ways(&lab, "charon MN <-> mip6-ha");
+    traffic_both_ways(&lab, HOA.parse().expect("hoa"), "charon MN <-> mip6-ha");
     sigterm_and_wait(&mut ha);
     charon
         .wait_for_sas(Duration::from_secs(5), <[testlab::SaInfo]>::is_empty)
@@ -464,7 +337,7 @@ secrets {{
     assert_eq!(st["child_sas"][0]["spi_in"], format!("0x{:08x}", c.spi_out));
     assert_eq!(st["child_sas"][0]["spi_out"], format!("0x{:08x}", c.spi_in));
     assert_eq!(c.remote_ts, vec![format!("{HOA}/128")]);
-    traffic_both_ways(&lab, "mip6-mn <-> charon HA");
+    traffic_both_ways(&lab, HOA.parse().expect("hoa"), "mip6-mn <-> charon HA");
     sigterm_and_wait(&mut mn);
     charon
         .wait_for_sas(Duration::from_secs(5), <[testlab::SaInfo]>::is_empty)

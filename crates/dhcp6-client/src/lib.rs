@@ -10,7 +10,9 @@
 //! - retransmission per §15 (IRT/MRT/MRC; the first Solicit RT is strictly
 //!   greater than IRT) with the §7.6 constants, and the Elapsed Time option
 //!   (§21.9, hundredths of a second, capped at 0xffff);
-//! - the Client FQDN option (RFC 4704) with the S flag set.
+//! - the Client FQDN option (RFC 4704) with the S flag set;
+//! - an optional address hint in the IA_NA of Solicit and Request (§18.2.1,
+//!   §18.2.2), e.g. the address held before a restart.
 //!
 //! Left out: the random SOL_MAX_DELAY before the first Solicit (the link is a
 //! point-to-point IKE tunnel; the caller may delay `start` itself), Confirm,
@@ -27,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod duid;
+pub mod guard;
 
 pub use duid::{Duid, DuidError, duid_from_state};
 
@@ -119,6 +122,10 @@ pub struct ClientConfig {
     /// Extra option codes for the Option Request option; DNS servers (23) is
     /// always requested.
     pub oro: Vec<u16>,
+    /// An address to ask for again (RFC 8415 §18.2.1: the client MAY include
+    /// addresses in IA_NA as hints), e.g. the one it held before a restart; the
+    /// server may ignore it. Sent in the IA_NA of Solicit and Request only.
+    pub hint: Option<Ipv6Addr>,
 }
 
 /// Configuration errors.
@@ -866,6 +873,8 @@ impl Client {
                 "shorter than the 4-octet header".into(),
             ));
         }
+        // dhcproto trusts option lengths (panics, unbounded recursion): check them first.
+        guard::check_message(data).map_err(|e| DropReason::Malformed(e.to_string()))?;
         let msg = Message::decode(&mut Decoder::new(data))
             .map_err(|e| DropReason::Malformed(e.to_string()))?;
         let xid = msg.xid_num();
@@ -1250,10 +1259,16 @@ impl Client {
             t2: 0,
             opts: Default::default(),
         };
-        if let Some(l) = lease {
-            // §18.2.4ff: the address is listed with lifetimes 0 (server decides).
+        let listed = match (&kind, lease) {
+            // §18.2.4ff: the leased address is listed with lifetimes 0 (server decides).
+            (_, Some(l)) => Some(l.address),
+            // §18.2.1, §18.2.2: the address hint, lifetimes 0 (T1/T2 are 0 above).
+            (Kind::Solicit | Kind::Request, None) => self.config.hint,
+            _ => None,
+        };
+        if let Some(addr) = listed {
             ia.opts.insert(DhcpOption::IAAddr(IAAddr {
-                addr: l.address,
+                addr,
                 preferred_life: 0,
                 valid_life: 0,
                 opts: Default::default(),

@@ -33,6 +33,7 @@ fn config(rapid: bool) -> ClientConfig {
         rapid_commit: rapid,
         fqdn: Some("mn1.example.com.".into()),
         oro: vec![24],
+        hint: None,
     }
 }
 
@@ -370,6 +371,123 @@ fn request_reply_binds() {
     );
     assert_eq!(c.state().to_string(), "BOUND");
     assert_eq!(c.poll_timeout(), Some(t0 + secs(2.0) + secs(100.0)));
+}
+
+const HINT: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 0x1234);
+
+/// The IA_NA of a sent message and the IAADDR options in it.
+fn ia_na(m: &Message) -> (IANA, Vec<IAAddr>) {
+    let Some(DhcpOption::IANA(ia)) = m.opts().get(OptionCode::IANA) else {
+        panic!("no IA_NA in {:?}", m.msg_type());
+    };
+    let addrs = ia
+        .opts
+        .get_all(OptionCode::IAAddr)
+        .unwrap_or(&[])
+        .iter()
+        .map(|o| match o {
+            DhcpOption::IAAddr(a) => a.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    (ia.clone(), addrs)
+}
+
+/// Asserts that `m` lists exactly `addr` in its IA_NA, with T1/T2 and both lifetimes 0.
+fn assert_lists_only(m: &Message, addr: Ipv6Addr) {
+    let (ia, addrs) = ia_na(m);
+    assert_eq!((ia.id, ia.t1, ia.t2), (7, 0, 0), "{:?}", m.msg_type());
+    assert_eq!(addrs.len(), 1, "{:?}: {addrs:?}", m.msg_type());
+    assert_eq!(addrs[0].addr, addr, "{:?}", m.msg_type());
+    assert_eq!(
+        (addrs[0].preferred_life, addrs[0].valid_life),
+        (0, 0),
+        "{:?}",
+        m.msg_type()
+    );
+}
+
+#[test]
+fn hint_is_sent_in_solicit_and_request_and_the_lease_afterwards() {
+    let t0 = Instant::now();
+    let mut cfg = config(false);
+    cfg.hint = Some(HINT);
+    let mut c = Client::new(cfg, seeded(42)).unwrap();
+    c.start(t0);
+    let sol = sent(&mut c);
+    assert_eq!(sol.msg_type(), MessageType::Solicit);
+    assert_lists_only(&sol, HINT);
+    // The retransmitted Solicit keeps it.
+    c.handle_timeout(c.poll_timeout().unwrap());
+    let sol2 = sent(&mut c);
+    assert_lists_only(&sol2, HINT);
+    c.handle_message(
+        t0 + secs(1.5),
+        &Srv::new(MessageType::Advertise, sol2.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    let req = sent(&mut c);
+    assert_eq!(req.msg_type(), MessageType::Request);
+    assert_lists_only(&req, HINT);
+    // The server ignored the hint: from now on the leased address is listed.
+    c.handle_message(
+        t0 + secs(2.0),
+        &Srv::new(MessageType::Reply, req.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Bound { address: ADDR, .. })
+    ));
+    let tb = t0 + secs(2.0);
+    c.handle_timeout(tb + secs(100.0));
+    let ren = sent(&mut c);
+    assert_eq!(ren.msg_type(), MessageType::Renew);
+    assert_lists_only(&ren, ADDR);
+    c.handle_timeout(tb + secs(160.0));
+    let reb = sent(&mut c);
+    assert_eq!(reb.msg_type(), MessageType::Rebind);
+    assert_lists_only(&reb, ADDR);
+    c.release(tb + secs(161.0)).unwrap();
+    let rel = sent(&mut c);
+    assert_eq!(rel.msg_type(), MessageType::Release);
+    assert_lists_only(&rel, ADDR);
+
+    // Decline lists the leased address too.
+    let mut cfg = config(true);
+    cfg.hint = Some(HINT);
+    let mut c = Client::new(cfg, seeded(7)).unwrap();
+    c.start(t0);
+    let sol = sent(&mut c);
+    assert_lists_only(&sol, HINT);
+    let mut r = Srv::new(MessageType::Reply, sol.xid_num(), SRV_A);
+    r.rapid = true;
+    c.handle_message(t0, &r.bytes()).unwrap();
+    c.decline(t0).unwrap();
+    let dec = sent(&mut c);
+    assert_eq!(dec.msg_type(), MessageType::Decline);
+    assert_lists_only(&dec, ADDR);
+}
+
+#[test]
+fn no_hint_leaves_solicit_and_request_ia_na_empty() {
+    let t0 = Instant::now();
+    let mut c = client(false);
+    c.start(t0);
+    let sol = sent(&mut c);
+    let (ia, addrs) = ia_na(&sol);
+    assert_eq!((ia.id, ia.t1, ia.t2), (7, 0, 0));
+    assert!(addrs.is_empty(), "{addrs:?}");
+    c.handle_message(
+        t0,
+        &Srv::new(MessageType::Advertise, sol.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    c.handle_timeout(c.poll_timeout().unwrap());
+    let req = sent(&mut c);
+    assert_eq!(req.msg_type(), MessageType::Request);
+    let (_, addrs) = ia_na(&req);
+    assert!(addrs.is_empty(), "{addrs:?}");
 }
 
 #[test]
@@ -730,6 +848,71 @@ fn fqdn_encoding_and_config_errors() {
         Client::new(cfg, seeded(1)),
         Err(ConfigError::Duid(_))
     ));
+}
+
+/// The start of a Reply to the current exchange that passes the xid and Client ID checks.
+fn reply_head(c: &Client) -> Vec<u8> {
+    let mut data = vec![7u8];
+    data.extend_from_slice(&c.state().xid().unwrap().to_be_bytes()[1..]);
+    let d = duid();
+    data.extend_from_slice(&[0, 1, 0, d.len() as u8]);
+    data.extend_from_slice(&d);
+    data.extend_from_slice(&[0, 2, 0, SRV_A.len() as u8]);
+    data.extend_from_slice(SRV_A);
+    data
+}
+
+/// Fuzz finding (dhcp6_client): dhcproto reads a Vendor-specific Information option's
+/// enterprise number and then slices `len - 4` bytes, so a length under 4 overflowed (a panic
+/// with overflow checks on); Status Code (`len - 2`) and Vendor Class alike.
+#[test]
+fn short_vendor_opts_status_code_and_vendor_class_are_malformed_not_a_panic() {
+    for (code, len) in [(17u16, 0u16), (17, 3), (13, 0), (13, 1), (16, 2)] {
+        let t0 = Instant::now();
+        let mut c = client(true);
+        c.start(t0);
+        let _ = sent(&mut c);
+        let mut data = reply_head(&c);
+        data.extend_from_slice(&code.to_be_bytes());
+        data.extend_from_slice(&len.to_be_bytes());
+        data.extend_from_slice(&[0; 16]);
+        assert!(
+            matches!(c.handle_message(t0, &data), Err(DropReason::Malformed(_))),
+            "option {code} length {len}"
+        );
+        assert_eq!(c.state().name(), "SOLICITING");
+    }
+}
+
+/// dhcproto decodes nested IA_NAs recursively without a limit: a 64 KiB Reply of IA_NAs nested
+/// 4000 deep overflowed a 2 MiB thread stack even in release builds (process abort). The guard
+/// refuses it after a walk of bounded depth, here on a 256 KiB stack.
+#[test]
+fn ia_na_nested_thousands_deep_is_malformed_on_a_small_stack() {
+    let t0 = Instant::now();
+    let mut c = client(true);
+    c.start(t0);
+    let _ = sent(&mut c);
+    let mut data = reply_head(&c);
+    let room = 65_000 - data.len();
+    let depth = room / 16;
+    for i in 0..depth {
+        let inner = u16::try_from((depth - 1 - i) * 16 + 12).unwrap();
+        data.extend_from_slice(&[0, 3]);
+        data.extend_from_slice(&inner.to_be_bytes());
+        data.extend_from_slice(&7u32.to_be_bytes());
+        data.extend_from_slice(&[0; 8]);
+    }
+    let r = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || c.handle_message(t0, &data))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        matches!(&r, Err(DropReason::Malformed(m)) if m.contains("nested")),
+        "{r:?}"
+    );
 }
 
 fn client_in_state(which: u8) -> (Client, Instant) {

@@ -10,6 +10,7 @@ use dhcproto::{Decodable, Decoder};
 use tracing::{debug, trace};
 
 use crate::envelope::{EnvelopeError, HOP_COUNT_LIMIT, RelayMessage, RelayOption, RelayType};
+use dhcp6_client::guard;
 
 /// DHCPv6 client port (RFC 8415 §7.2).
 pub const CLIENT_PORT: u16 = 546;
@@ -299,6 +300,13 @@ fn ia_na_addresses(opts: &DhcpOptions) -> Vec<(Ipv6Addr, u32)> {
     out
 }
 
+/// Decodes a client or server message with dhcproto, after [`guard::check_message`] (dhcproto
+/// trusts option lengths: overflow panics, unbounded recursion).
+fn decode_message(data: &[u8]) -> Result<Message, String> {
+    guard::check_message(data).map_err(|e| e.to_string())?;
+    Message::decode(&mut Decoder::new(data)).map_err(|e| e.to_string())
+}
+
 fn status_failed(opts: &DhcpOptions) -> bool {
     opts.iter()
         .any(|o| matches!(o, DhcpOption::StatusCode(s) if s.status != Status::Success))
@@ -415,11 +423,18 @@ impl Relay {
             return Err(self.drop_with(Drop::TooLong(client_msg.len())));
         }
         // Release (8) / Decline (9): the addresses stop being this tunnel's now.
-        if matches!(msg_type, 8 | 9)
-            && let Ok(m) = Message::decode(&mut Decoder::new(client_msg))
-        {
-            for (addr, _) in ia_na_addresses(m.opts()) {
-                self.remove_lease(tunnel, addr, GoneReason::Released);
+        if matches!(msg_type, 8 | 9) {
+            match decode_message(client_msg) {
+                Ok(m) => {
+                    for (addr, _) in ia_na_addresses(m.opts()) {
+                        self.remove_lease(tunnel, addr, GoneReason::Released);
+                    }
+                }
+                Err(e) => debug!(
+                    tunnel = tunnel.0,
+                    error = %e,
+                    "relay: Release/Decline not read: undecodable"
+                ),
             }
         }
         let forw = RelayMessage {
@@ -535,7 +550,7 @@ impl Relay {
     }
 
     fn snoop_reply(&mut self, now: Instant, tunnel: TunnelId, inner: &[u8]) {
-        let msg = match Message::decode(&mut Decoder::new(inner)) {
+        let msg = match decode_message(inner) {
             Ok(m) if m.msg_type() == MessageType::Reply => m,
             Ok(_) => return,
             Err(e) => {

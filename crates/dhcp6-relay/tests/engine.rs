@@ -454,6 +454,90 @@ fn inner_message_passes_byte_exact() {
     assert_eq!(repl[0], RELAY_REPL);
 }
 
+/// `code len` followed by 16 zero octets: with `len` short of what dhcproto reads first, its
+/// `len - 2` / `len - 4` overflowed (a panic with overflow checks on; fuzz finding).
+fn short_option(code: u16, len: u16) -> Vec<u8> {
+    let mut v = code.to_be_bytes().to_vec();
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(&[0; 16]);
+    v
+}
+
+#[test]
+fn release_with_short_status_code_or_vendor_opts_is_relayed_not_a_panic() {
+    let now = Instant::now();
+    let mut r = relay();
+    r.open_tunnel(TunnelId(1), "a".into()).unwrap();
+    let tx = r
+        .handle_client(now, TunnelId(1), PEER, &client(MessageType::Request, None))
+        .unwrap();
+    let _ = r
+        .handle_server(
+            now,
+            server(),
+            &repl_for(&tx[0].payload, &reply(ADDR, 100, None)),
+        )
+        .unwrap();
+    for (code, len) in [(13u16, 0u16), (13, 1), (16, 3), (17, 0), (17, 2)] {
+        let mut release = client(MessageType::Release, Some(ADDR));
+        release.extend_from_slice(&short_option(code, len));
+        let tx = r
+            .handle_client(now, TunnelId(1), PEER, &release)
+            .expect("relayed as it is");
+        assert_eq!(
+            RelayMessage::parse(&tx[0].payload).unwrap().relay_msg(),
+            Some(&release[..])
+        );
+        // Not readable, so the lease stays until the server's Reply says otherwise.
+        assert_eq!(r.leases().len(), 1, "option {code} length {len}");
+    }
+    // The same in a Reply: delivered, not snooped.
+    let mut bad = reply(
+        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x200),
+        100,
+        None,
+    );
+    bad.extend_from_slice(&short_option(17, 0));
+    let d = r
+        .handle_server(now, server(), &repl_for(&tx[0].payload, &bad))
+        .unwrap();
+    assert_eq!(d.payload, bad);
+    assert_eq!(r.leases().len(), 1);
+}
+
+/// dhcproto decodes nested IA_NAs recursively without a limit: a Reply of IA_NAs nested 4000
+/// deep overflowed a 2 MiB thread stack even in release builds (process abort). It is delivered
+/// and not snooped, here on a 256 KiB stack.
+#[test]
+fn reply_with_ia_na_nested_thousands_deep_is_delivered_unsnooped_on_a_small_stack() {
+    let now = Instant::now();
+    let mut r = relay();
+    r.open_tunnel(TunnelId(1), "a".into()).unwrap();
+    let tx = r
+        .handle_client(now, TunnelId(1), PEER, &client(MessageType::Request, None))
+        .unwrap();
+    let mut inner = vec![7u8, 1, 2, 3];
+    let depth = 64_000 / 16;
+    for i in 0..depth {
+        let len = u16::try_from((depth - 1 - i) * 16 + 12).unwrap();
+        inner.extend_from_slice(&[0, 3]);
+        inner.extend_from_slice(&len.to_be_bytes());
+        inner.extend_from_slice(&[0; 12]);
+    }
+    let repl = repl_for(&tx[0].payload, &inner);
+    let (r, d) = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let d = r.handle_server(now, server(), &repl);
+            (r, d)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(d.unwrap().payload, inner);
+    assert!(r.leases().is_empty());
+}
+
 proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), t in 0u64..3) {

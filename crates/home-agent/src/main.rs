@@ -8,6 +8,9 @@
 //! wired to the drivers. The command line itself is shared with `mip6-mn` (`daemon::app`).
 
 mod config;
+mod dhcp;
+mod home_addresses;
+mod pool;
 mod runtime;
 mod status;
 

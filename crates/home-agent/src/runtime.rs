@@ -1,30 +1,43 @@
 //! The engine runner of `mip6-ha`: the IKE engine and the ESP data plane run in the shared
-//! tunnel task (`tunnel` crate); this module holds the home agent's policy and owns its routes.
+//! tunnel task (`tunnel` crate); this module holds the home agent's policy, its DHCPv6 side and
+//! its routes.
 //!
-//! Issue 3 (static addresses): a peer may have a tunnel-mode SA only for the `home_address` of
-//! its `[[peers]]` entry (RFC 3776 §4: the HA checks that the identity holds the address);
-//! every other Quick Mode is refused with INVALID-ID-INFORMATION and logged. Once such an SA is
-//! up, the home address is routed into the TUN device and the HA answers neighbour solicitations
-//! for it on the home link (proxy NDP), so that home-link hosts reach the mobile node. The
-//! DHCPv6 relay and Mode Config (issue 4) and the binding cache (issue 5) come on top.
-//! On SIGTERM: Delete notifications to every peer, then routes, proxy entries and the TUN
-//! device are removed.
+//! * Quick Modes (RFC 3776 §4): a peer gets SAs only for a home address it holds — its static
+//!   `[[peers]] home_address`, a DHCPv6 lease the relay saw granted through its tunnel, or its
+//!   Mode Config address (`home_addresses`); the initial DHCPv6 tunnel of
+//!   draft-devarapalli-mip6-ikev1-bootstrap §3.2 is admitted while `[dhcpv6] relay` is on.
+//!   Anything else is refused with INVALID-ID-INFORMATION and a log line naming the identity
+//!   and the addresses.
+//! * DHCPv6 (`dhcp`): datagrams to ff02::1:2 port 547 out of a tunnel go to the relay, its
+//!   answers go back down the same IKE SA's tunnel.
+//! * Mode Config (draft §3.1): with `[modecfg] source = "dhcpv6"` the address is leased from
+//!   the DHCPv6 server on the peer's behalf (`dhcp`), with `"pool"` from the range (`pool`).
+//! * Forwarding: once a tunnel-mode SA for a home address is up, the address is routed into
+//!   the TUN device and the home agent answers neighbour solicitations for it on the home link
+//!   (proxy NDP), so that home-link hosts reach the mobile node. The binding cache (issue 5)
+//!   comes on top.
+//!
+//! On SIGTERM: Delete notifications to every peer (Mode Config leases are released first),
+//! then routes, proxy entries and the TUN device are removed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddrV6};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use daemon::status::ChildSaStatus;
-use ikev1::crypto::SystemRng;
-use ikev1::{ChildPolicy, Engine, Event, Identity, Mode, TrafficSelector};
+use ikev1::crypto::{Rng as _, SystemRng};
+use ikev1::{Engine, Event, IkeSaId, Mode, ModeConfig};
 use netio::{NetConfigGuard, Netlink, Route};
 use tracing::{info, warn};
-use tunnel::{Handle, Snapshot, TunInfo, TunnelConfig};
+use tunnel::{Handle, LocalDatagram, LocalUdp, Snapshot, TunInfo, TunnelConfig};
 
-use crate::config::Config;
+use crate::config::{Config, ModecfgSource};
+use crate::dhcp::{Action, Dhcp};
+use crate::home_addresses::{self, Held, Policy, Shared, lock};
+use crate::pool::Pool;
 use crate::status::{AddressSource, PeerStatus, Status};
 
 /// The TUN device of the home agent.
@@ -33,35 +46,8 @@ const TUN_NAME: &str = "mip6ha0";
 const TUN_MTU: u16 = 1400;
 /// How often `status` is refreshed from the tunnel task.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
-
-/// RFC 3776 §4 for static addresses: a peer's SA must be for its configured home address.
-struct StaticHomeAddresses {
-    peers: Vec<(Identity, Option<Ipv6Addr>)>,
-}
-
-impl ChildPolicy for StaticHomeAddresses {
-    fn allow(
-        &self,
-        identity: &Identity,
-        _local: &TrafficSelector,
-        remote: &TrafficSelector,
-        mode: Mode,
-    ) -> Result<(), String> {
-        let Some((_, hoa)) = self.peers.iter().find(|(id, _)| id.matches(identity)) else {
-            return Err(format!("{identity} is not a configured peer"));
-        };
-        let Some(hoa) = hoa else {
-            return Err(format!("{identity} has no home_address configured"));
-        };
-        if remote.prefix_len == 128 && remote.addr == IpAddr::V6(*hoa) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{identity} holds {hoa}, not {remote} ({mode} mode)"
-            ))
-        }
-    }
-}
+/// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1): where mobile nodes send.
+const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 
 struct HomeAgent {
     cfg: Config,
@@ -71,6 +57,12 @@ struct HomeAgent {
     guard: NetConfigGuard,
     /// Home addresses routed into the tunnel, with the SAs (our SPI) that carry them.
     routed: HashMap<Ipv6Addr, Vec<u32>>,
+    /// Who holds which home address.
+    table: Shared,
+    dhcp: Dhcp,
+    pool: Option<Pool>,
+    /// The authenticated identity of each IKE SA.
+    identities: HashMap<IkeSaId, String>,
 }
 
 /// Runs the home agent until `shutdown` resolves, then tears down.
@@ -81,34 +73,67 @@ pub(crate) async fn run_daemon(
 ) -> anyhow::Result<()> {
     let address = *cfg.file.listen.first().context("listen: no address")?;
     let nl = Netlink::new().context("netlink")?;
+    let mut rng = SystemRng::new();
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     engine.set_wall_clock(Instant::now(), i64::try_from(unix).unwrap_or(i64::MAX));
-    engine.set_child_policy(Box::new(StaticHomeAddresses {
-        peers: cfg
+    let table = Shared::default();
+    engine.set_child_policy(Box::new(Policy {
+        table: table.clone(),
+        statics: cfg
             .peers
             .iter()
-            .map(|p| (p.identity.clone(), p.home_address))
+            .filter_map(|p| p.home_address.map(|a| (p.identity.clone(), a)))
             .collect(),
+        relay: cfg.file.dhcpv6.relay,
     }));
     let tcfg = TunnelConfig {
         address,
         natt_port: 4500,
         tun_name: TUN_NAME.into(),
         tun_mtu: TUN_MTU,
+        local_udp: vec![LocalUdp {
+            dst: Some(ALL_DHCP_RELAY_AGENTS_AND_SERVERS),
+            port: dhcp6_relay::SERVER_PORT,
+        }],
     };
-    let (tunnel, mut events, tun) = tunnel::spawn(engine, tcfg, &nl).await?;
+    let tunnel::Tunnel {
+        handle: tunnel,
+        mut events,
+        mut local,
+        tun,
+    } = tunnel::spawn(engine, tcfg, &nl).await?;
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
     let home = cfg.file.home_link.interface.clone();
+    let home_ifindex = nl
+        .ifindex(home.as_str())
+        .await
+        .with_context(|| format!("home_link.interface {home}"))?;
     guard
         .set_ipv6_conf("all", "forwarding", "1")
         .context("enabling IPv6 forwarding")?;
     guard
         .set_ipv6_conf(&home, "proxy_ndp", "1")
         .with_context(|| format!("proxy_ndp on {home}"))?;
+    let mut relay_cfg = dhcp6_relay::Config::new(cfg.file.home_link.address);
+    relay_cfg.servers.clone_from(&cfg.file.dhcpv6.servers);
+    let mut seed = [0u8; 8];
+    rng.fill(&mut seed);
+    relay_cfg.nonce_seed = u64::from_le_bytes(seed);
+    let dhcp = Dhcp::new(
+        relay_cfg,
+        home_ifindex,
+        cfg.file.dhcpv6.relay,
+        table.clone(),
+        cfg.file.modecfg.dns.clone(),
+    )?;
+    let pool = match (cfg.file.modecfg.source, cfg.file.modecfg.pool) {
+        (ModecfgSource::Pool, Some(range)) => Some(Pool::new(range)),
+        _ => None,
+    };
     let mut ha = HomeAgent {
         cfg,
         status,
@@ -116,18 +141,47 @@ pub(crate) async fn run_daemon(
         tun,
         guard,
         routed: HashMap::new(),
+        table,
+        dhcp,
+        pool,
+        identities: HashMap::new(),
     };
-    info!(%address, home_link = %home, "home agent up");
+    info!(%address, home_link = %home, relay = ha.cfg.file.dhcpv6.relay, modecfg = ?ha.cfg.file.modecfg.source, "home agent up");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(STATUS_EVERY);
+    let mut buf = vec![0u8; 65536];
     let signal = loop {
+        let deadline = ha.dhcp.poll_timeout();
         tokio::select! {
             sig = &mut shutdown => break sig,
             ev = events.recv() => match ev {
                 Some(ev) => { ha.on_event(ev).await; ha.refresh().await; }
                 None => anyhow::bail!("the tunnel task stopped"),
             },
-            _ = tick.tick() => ha.refresh().await,
+            d = local.recv() => match d {
+                Some(d) => ha.on_tunnel_datagram(d).await,
+                None => anyhow::bail!("the tunnel task stopped"),
+            },
+            r = ha.dhcp.recv(&mut buf) => match r {
+                Ok((n, from)) => {
+                    let actions = ha.dhcp.on_server_datagram(Instant::now(), from, &buf[..n]).await;
+                    ha.act(actions).await;
+                }
+                Err(e) => warn!(error = %e, "DHCPv6 relay socket receive failed"),
+            },
+            () = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let actions = ha.dhcp.handle_timeout(Instant::now()).await;
+                ha.act(actions).await;
+            }
+            _ = tick.tick() => {
+                lock(&ha.table).prune(Instant::now());
+                ha.refresh().await;
+            }
         }
     };
     info!(signal, "shutting down");
@@ -136,18 +190,131 @@ pub(crate) async fn run_daemon(
 
 impl HomeAgent {
     async fn on_event(&mut self, ev: Event) {
+        let now = Instant::now();
         match ev {
+            Event::IkeSaEstablished { sa, remote_id, .. } => {
+                let id = remote_id.to_string();
+                self.dhcp.ike_sa_up(sa, &id);
+                self.identities.insert(sa, id);
+            }
+            Event::IkeSaReplaced { old, new, .. } => {
+                self.dhcp.ike_sa_replaced(old, new);
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.replaced(old, new);
+                }
+            }
+            Event::IkeSaDeleted { sa, .. } => {
+                let actions = self.dhcp.ike_sa_down(now, sa).await;
+                self.act(actions).await;
+                let id = self.identities.remove(&sa);
+                if let (Some(pool), Some(id)) = (self.pool.as_mut(), id)
+                    && let Some(a) = pool.release(sa)
+                {
+                    lock(&self.table).revoke(&id, a);
+                }
+            }
+            Event::AddressRequested {
+                sa,
+                request,
+                identity,
+                asked,
+            } => {
+                let id = identity.to_string();
+                let prefix = self.cfg.file.home_link.prefix;
+                let hint = asked.address.filter(|a| prefix.contains(*a));
+                let actions = match self.pool.as_mut() {
+                    None => self.dhcp.request_address(now, sa, request, &id, hint).await,
+                    Some(pool) => {
+                        let taken = taken_addresses(&self.cfg, &lock(&self.table), now);
+                        let config = pool.assign(sa, &id, hint, &taken).map(|a| {
+                            info!(identity = %id, address = %a, "Mode Config: address from the pool");
+                            lock(&self.table).grant(
+                                &id,
+                                Held {
+                                    address: a,
+                                    source: AddressSource::Modecfg,
+                                    until: None,
+                                },
+                            );
+                            ModeConfig {
+                                address: Some(a),
+                                dns: self.cfg.file.modecfg.dns.clone(),
+                                ..ModeConfig::default()
+                            }
+                        });
+                        if config.is_none() {
+                            warn!(identity = %id, "Mode Config: the pool is exhausted");
+                        }
+                        vec![Action::Answer {
+                            sa,
+                            request,
+                            config,
+                        }]
+                    }
+                };
+                self.act(actions).await;
+            }
             Event::ChildSaEstablished(c) => {
-                let hoa = tunnel::convert::host_addr(&c.remote_ts);
+                let hoa = tunnel::convert::host_addr(&c.remote_ts)
+                    .filter(|a| self.cfg.file.home_link.prefix.contains(*a));
                 if let (Mode::Tunnel, Some(hoa)) = (c.mode, hoa) {
                     self.route(hoa, c.spi_in).await;
                 }
             }
             Event::ChildSaDeleted { spi_in, .. } => self.unroute(spi_in).await,
             Event::ChildSaFailed { sa, reason, .. } => {
-                warn!(sa = %sa, %reason, "Quick Mode refused or failed")
+                let identity = self.identities.get(&sa).map_or("-", String::as_str);
+                warn!(sa = %sa, %identity, %reason, "Quick Mode refused or failed");
             }
             other => tracing::debug!(event = ?other, "event"),
+        }
+    }
+
+    /// A datagram for the relay out of a tunnel.
+    async fn on_tunnel_datagram(&mut self, d: LocalDatagram) {
+        let actions = self
+            .dhcp
+            .on_tunnel_datagram(Instant::now(), d.ike_sa, d.src, &d.payload)
+            .await;
+        self.act(actions).await;
+    }
+
+    /// Carries out what the DHCPv6 side asked for.
+    async fn act(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Down { sa, dst, payload } => {
+                    let src = SocketAddrV6::new(
+                        self.cfg.file.home_link.address,
+                        dhcp6_relay::SERVER_PORT,
+                        0,
+                        0,
+                    );
+                    if self
+                        .tunnel
+                        .send_udp(Some(sa), src, dst, payload)
+                        .await
+                        .is_err()
+                    {
+                        warn!("the tunnel task stopped");
+                    }
+                }
+                Action::Answer {
+                    sa,
+                    request,
+                    config,
+                } => {
+                    let r = self
+                        .tunnel
+                        .with_engine(move |e, now| {
+                            e.answer_address_request(now, sa, request, config)
+                        })
+                        .await;
+                    if let Ok(Err(e)) = r {
+                        warn!(sa = %sa, error = %e, "Mode Config answer not sent");
+                    }
+                }
+            }
         }
     }
 
@@ -202,14 +369,36 @@ impl HomeAgent {
         let Ok(snap) = self.tunnel.snapshot().await else {
             return;
         };
-        let status = build_status(&snap);
+        let status = {
+            let table = lock(&self.table);
+            build_status(&self.cfg, &snap, &table, self.dhcp.counters())
+        };
         if let Ok(mut s) = self.status.lock() {
             *s = status;
         }
     }
 }
 
-fn build_status(snap: &Snapshot) -> Status {
+/// Addresses a pool must not hand out: static home addresses and every recorded holder's.
+fn taken_addresses(
+    cfg: &Config,
+    table: &home_addresses::HomeAddresses,
+    now: Instant,
+) -> HashSet<Ipv6Addr> {
+    let mut t: HashSet<Ipv6Addr> = cfg.peers.iter().filter_map(|p| p.home_address).collect();
+    t.insert(cfg.file.home_link.address);
+    t.extend(table.all(now));
+    t
+}
+
+fn build_status(
+    cfg: &Config,
+    snap: &Snapshot,
+    table: &home_addresses::HomeAddresses,
+    relay: &dhcp6_relay::Counters,
+) -> Status {
+    let now = Instant::now();
+    let prefix = cfg.file.home_link.prefix;
     let mut peers: Vec<PeerStatus> = snap
         .ike_sas
         .iter()
@@ -220,23 +409,32 @@ fn build_status(snap: &Snapshot) -> Status {
                 .iter()
                 .filter(|c| c.child.ike_sa == *id)
                 .collect();
+            let identity = i
+                .remote_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let held = table.held_by(&identity, now);
             let hoa = children
                 .iter()
                 .filter(|c| c.child.mode == Mode::Tunnel)
-                .find_map(|c| tunnel::convert::host_addr(&c.child.remote_ts));
+                .filter_map(|c| tunnel::convert::host_addr(&c.child.remote_ts))
+                .find(|a| prefix.contains(*a))
+                .or_else(|| held.first().map(|h| h.address));
+            let source = hoa.map(|a| {
+                held.iter()
+                    .find(|h| h.address == a)
+                    .map_or(AddressSource::Static, |h| h.source)
+            });
             let coa = match i.remote.ip() {
                 IpAddr::V6(a) => Some(a),
                 IpAddr::V4(_) => None,
             };
             PeerStatus {
-                identity: i
-                    .remote_id
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
+                identity,
                 care_of_address: coa,
                 home_address: hoa,
-                address_source: hoa.map(|_| AddressSource::Static),
+                address_source: source,
                 child_sas: children
                     .iter()
                     .map(|c| ChildSaStatus::from_child(&c.child))
@@ -246,6 +444,7 @@ fn build_status(snap: &Snapshot) -> Status {
         .collect();
     peers.sort_by(|a, b| a.identity.cmp(&b.identity));
     let c = &snap.ike_counters;
+    let l = &snap.local;
     let mut counters = BTreeMap::new();
     for (k, v) in [
         ("ike_received", c.received),
@@ -258,8 +457,18 @@ fn build_status(snap: &Snapshot) -> Status {
         ("ike_sa_failed", c.ike_failed),
         ("child_sa_established", c.child_established),
         ("child_sa_failed", c.child_failed),
+        ("dhcpv6_relayed_up", relay.relayed_up),
+        ("dhcpv6_delivered_down", relay.delivered_down),
+        ("dhcpv6_from_tunnels", l.delivered),
+        ("dhcpv6_to_tunnels", l.sent),
+        ("dhcpv6_dropped_tunnel_queue_full", l.dropped_queue_full),
+        ("dhcpv6_dropped_tunnel_malformed", l.dropped_malformed),
+        ("dhcpv6_dropped_no_tunnel_sa", l.send_no_sa),
     ] {
         counters.insert(k.to_owned(), v);
+    }
+    for (kind, n) in &relay.drops {
+        counters.insert(format!("dhcpv6_dropped_{}", kind.replace('-', "_")), *n);
     }
     for (reason, n) in &snap.esp_drops {
         counters.insert(format!("esp_dropped_{}", reason.to_lowercase()), *n);
@@ -276,7 +485,8 @@ fn build_status(snap: &Snapshot) -> Status {
 
 /// Orderly teardown after the shutdown signal: Delete notifications to every peer, then
 /// routes, proxy entries and the TUN device go.
-async fn shutdown_hook(ha: HomeAgent) -> anyhow::Result<()> {
+async fn shutdown_hook(mut ha: HomeAgent) -> anyhow::Result<()> {
+    ha.dhcp.release_all().await;
     if let Err(e) = ha.tunnel.shutdown().await {
         warn!(error = %e, "tunnel shutdown");
     }

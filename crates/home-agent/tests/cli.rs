@@ -51,7 +51,7 @@ fn text(b: &[u8]) -> String {
 
 /// Brings up `lo` with the listen address and creates the home-link interface in a fresh
 /// network namespace, then runs the daemon.
-const SETUP_NS: &str = "ip link set lo up && ip -6 addr add 2001:db8:ff::1/128 dev lo nodad && ip link add ha-home type veth peer name ha-peer && exec \"$0\" \"$@\"";
+const SETUP_NS: &str = "ip link set lo up && ip -6 addr add 2001:db8:ff::1/128 dev lo nodad && ip link add ha-home type veth peer name ha-peer && ip -6 addr add 2001:db8:1::1/64 dev ha-home nodad && exec \"$0\" \"$@\"";
 
 fn config_with_socket(socket: &Path) -> String {
     format!(

@@ -112,6 +112,18 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A newer IKE SA with the same peer (phase-1 re-authentication, or the peer's) takes
+    /// over from `old`, which is deleted next (`IkeSaDeleted` follows): the child SAs named
+    /// (our SPIs) now belong to `new` and stay installed (RFC 2409: IPsec SAs outlive the
+    /// ISAKMP SA that negotiated them).
+    IkeSaReplaced {
+        /// The SA going away.
+        old: IkeSaId,
+        /// The SA that takes over.
+        new: IkeSaId,
+        /// The child SAs handed over.
+        children: Vec<u32>,
+    },
     /// A Quick Mode completed.
     ChildSaEstablished(Box<ChildSa>),
     /// A Quick Mode failed.

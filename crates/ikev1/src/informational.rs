@@ -310,6 +310,11 @@ impl Engine {
             if !children.is_empty() {
                 debug!(sa = %id, to = %newer, n = children.len(), "child SAs handed to the newer IKE SA");
             }
+            self.events.push_back(Event::IkeSaReplaced {
+                old: id,
+                new: newer,
+                children: children.iter().map(|c| c.spi_in).collect(),
+            });
             if let Some(n) = self.sas.get_mut(&newer) {
                 n.children.extend(children);
             }

@@ -678,6 +678,29 @@ fn phase1_reauthenticated_before_expiry_and_children_kept() {
             .iter()
             .any(|e| matches!(e, Event::ChildSaDeleted { .. }))
     );
+    // Both sides say so, naming the children, before the old SA's IkeSaDeleted.
+    for (side, events) in [("mn", &p.mn_events), ("ha", &p.ha_events)] {
+        let n = Pair::children(events).len();
+        assert!(n >= 1, "{side}: no child SA");
+        let replaced = events
+            .iter()
+            .position(|e| matches!(e, Event::IkeSaReplaced { children, .. } if children.len() == n))
+            .unwrap_or_else(|| panic!("{side}: no IkeSaReplaced with {n} children"));
+        let deleted = events
+            .iter()
+            .position(|e| matches!(e, Event::IkeSaDeleted { .. }))
+            .expect("deleted");
+        assert!(replaced < deleted, "{side}: replaced after deleted");
+    }
+    let Some(Event::IkeSaReplaced { old, new, .. }) = p
+        .mn_events
+        .iter()
+        .find(|e| matches!(e, Event::IkeSaReplaced { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(*old, sa);
+    assert_eq!(p.mn.ike_sas(), vec![*new]);
 }
 
 #[test]

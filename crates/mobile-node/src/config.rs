@@ -5,8 +5,8 @@
 //! care_of_address = "2001:db8:ff::2"      # optional: default is what the kernel picks
 //! address_source = "auto"                 # auto | dhcpv6 | modecfg | static
 //! home_address = "2001:db8:1::1000"       # with address_source = "static" only
-//! dhcpv6_timeout = 10                     # seconds before auto falls back to Mode Config
-//! state_dir = "/var/lib/mip6-mn"
+//! dhcpv6_timeout = 10                     # seconds for DHCPv6 (then auto: Mode Config)
+//! state_dir = "/var/lib/mip6-mn"          # the DUID and the last lease (auto, dhcpv6)
 //! control_socket = "/run/mip6-mn.sock"
 //! log_level = "info"                      # or RUST_LOG
 //! [ike]                                   # daemon::ike::IkeSection
@@ -63,10 +63,12 @@ pub(crate) struct File {
     /// The home address, for `address_source = "static"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) home_address: Option<Ipv6Addr>,
-    /// Seconds `auto` waits for DHCPv6 before falling back to Mode Config.
+    /// Seconds from asking for the initial tunnel to a DHCPv6 lease: past it, `auto` falls
+    /// back to Mode Config and `dhcpv6` fails (and retries).
     #[serde(default = "default_dhcpv6_timeout")]
     pub(crate) dhcpv6_timeout: u64,
-    /// Where the node keeps state across restarts (the DHCPv6 DUID).
+    /// Where the node keeps state across restarts: the DHCPv6 DUID (`duid`) and the last
+    /// leased address (`lease`). Created (mode 0700) when missing, by `auto` and `dhcpv6`.
     #[serde(default = "default_state_dir")]
     pub(crate) state_dir: PathBuf,
     /// The control socket `status` talks to.

@@ -3,11 +3,14 @@
 //! the RFC 3776 SAs (draft-devarapalli-mip6-ikev1-bootstrap).
 //!
 //! This crate is the operator-facing shell: the configuration ([`config`]), what `status`
-//! reports ([`status`]) and the engine runner ([`runtime`]), where the protocol engines are
-//! wired to the drivers. The command line itself is shared with `mip6-ha` (`daemon::app`).
+//! reports ([`status`]), the bootstrap as a sans-IO state machine ([`bootstrap`]), the files
+//! kept across restarts ([`state`]) and the engine runner ([`runtime`]), where the protocol
+//! engines are wired to the drivers. The command line itself is shared with `mip6-ha` (`daemon::app`).
 
+mod bootstrap;
 mod config;
 mod runtime;
+mod state;
 mod status;
 
 use std::path::{Path, PathBuf};

@@ -1,14 +1,17 @@
 //! The engine runner of `mip6-mn`: the IKE engine and the ESP data plane run in the shared
-//! tunnel task (`tunnel` crate); this module drives the bootstrap and owns the node's
-//! addresses and routes.
+//! tunnel task (`tunnel` crate); the bootstrap's decisions are made by the sans-IO state
+//! machine in [`crate::bootstrap`]; this module feeds it (engine events, DHCPv6 datagrams out
+//! of the tunnel, the clock), carries out its actions, and owns the node's addresses, routes
+//! and state files.
 //!
-//! Issue 3 (static mode): phase 1 with the home agent → a tunnel-mode SA for the configured
-//! home address (home address ↔ any, outer care-of address ↔ home agent) → the home address
-//! on the TUN device with the routes through it → `"ready"`. Each step's time goes into
-//! `timings_ms`. The DHCPv6 and Mode Config sources (issue 4) slot in at the `Address` step.
-//! If phase 1 fails or the home agent deletes the SA, the node starts again after a back-off.
-//! On SIGTERM: Delete notifications for the child and IKE SAs, then the address, routes and
-//! TUN device are removed.
+//! With `address_source` `auto` or `dhcpv6`, the state directory is opened first (created if
+//! missing; the DUID and last lease are read, see [`crate::state`]) and decapsulated UDP to
+//! port 546 comes here instead of the TUN device: it is the DHCPv6 server's answers, relayed
+//! by the home agent (draft §3.2).
+//!
+//! On SIGTERM: with a DHCPv6 lease, Release goes through the tunnel and the node waits for
+//! the Reply for up to a second; then Delete notifications for the child and IKE SAs, and the
+//! address, routes and TUN device are removed.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -16,26 +19,22 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use daemon::status::{ChildSaStatus, IkeSaState, IkeSaStatus};
-use ikev1::crypto::SystemRng;
-use ikev1::{ChildRequest, Engine, Event, IkeSaId, Mode, TrafficSelector};
+use ikev1::crypto::{Rng as _, SystemRng};
+use ikev1::{Engine, Event};
 use netio::{AddressOptions, NetConfigGuard, Netlink, Route};
-use tracing::{info, warn};
-use tunnel::{Handle, TunInfo, TunnelConfig};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use tunnel::{Handle, LocalDatagram, LocalUdp, TunInfo, TunnelConfig};
 
+use crate::bootstrap::{Action, Bootstrap, RELEASE_WAIT, Settings, SharedRng};
 use crate::config::{AddressSourceMode, Config};
-use crate::status::{AddressSource, State, Status};
+use crate::state::StateDir;
+use crate::status::{State, Status};
 
 /// The TUN device of the mobile node.
 const TUN_NAME: &str = "mip6mn0";
 /// Its MTU: room for the outer IPv6 header, UDP, ESP and the ICV below a 1500-byte link.
 const TUN_MTU: u16 = 1400;
-/// Wait before starting again after a failure.
-const RETRY: Duration = Duration::from_secs(5);
-
-fn ms(d: Duration) -> Option<u64> {
-    Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// The address the kernel would use to reach `ha`.
 fn source_for(ha: Ipv6Addr) -> anyhow::Result<Ipv6Addr> {
@@ -49,18 +48,14 @@ fn source_for(ha: Ipv6Addr) -> anyhow::Result<Ipv6Addr> {
 }
 
 struct Node {
-    cfg: Config,
     status: Arc<Mutex<Status>>,
     tunnel: Handle,
     tun: TunInfo,
     guard: NetConfigGuard,
     coa: Ipv6Addr,
-    hoa: Option<Ipv6Addr>,
-    sa: Option<IkeSaId>,
-    started: Instant,
-    phase1_done: Option<Instant>,
-    routes_up: bool,
-    retry_at: Option<Instant>,
+    home_agent: Ipv6Addr,
+    state_dir: Option<StateDir>,
+    bootstrap: Bootstrap,
 }
 
 /// Runs the mobile node until `shutdown` resolves, then tears down.
@@ -73,6 +68,36 @@ pub(crate) async fn run_daemon(
         Some(a) => a,
         None => source_for(cfg.file.home_agent)?,
     };
+    let rng: SharedRng = {
+        let mut sys = SystemRng::new();
+        Arc::new(Mutex::new(move |b: &mut [u8]| sys.fill(b)))
+    };
+    let uses_dhcp = matches!(
+        cfg.file.address_source,
+        AddressSourceMode::Auto | AddressSourceMode::Dhcpv6
+    );
+    let (state_dir, duid, hint) = if uses_dhcp {
+        let dir = StateDir::open(&cfg.file.state_dir)?;
+        let duid = dir.duid(|| {
+            let mut b = [0u8; 16];
+            SystemRng::new().fill(&mut b);
+            b
+        })?;
+        let hint = dir.lease();
+        info!(%duid, ?hint, state_dir = %cfg.file.state_dir.display(), "DHCPv6 identity");
+        (Some(dir), Some(duid), hint)
+    } else {
+        (None, None, None)
+    };
+    let settings = Settings {
+        mode: cfg.file.address_source,
+        home_agent: cfg.file.home_agent,
+        home_address: cfg.file.home_address,
+        dhcpv6_timeout: Duration::from_secs(cfg.file.dhcpv6_timeout),
+        duid,
+        hint,
+    };
+
     let nl = Netlink::new().context("netlink")?;
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
     let unix = SystemTime::now()
@@ -84,48 +109,66 @@ pub(crate) async fn run_daemon(
         natt_port: 4500,
         tun_name: TUN_NAME.into(),
         tun_mtu: TUN_MTU,
+        // Draft §3.2: the DHCPv6 server's answers, relayed by the home agent, to port 546
+        // (of the initial tunnel's link-local address, later of the home address).
+        local_udp: if uses_dhcp {
+            vec![LocalUdp {
+                dst: None,
+                port: dhcp6_client::CLIENT_PORT,
+            }]
+        } else {
+            Vec::new()
+        },
     };
-    let (tunnel, mut events, tun) = tunnel::spawn(engine, tcfg, &nl).await?;
+    let tunnel::Tunnel {
+        handle: tunnel,
+        mut events,
+        mut local,
+        tun,
+    } = tunnel::spawn(engine, tcfg, &nl).await?;
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
     let mut node = Node {
-        cfg,
         status,
         tunnel,
         tun,
         guard,
         coa,
-        hoa: None,
-        sa: None,
-        started: Instant::now(),
-        phase1_done: None,
-        routes_up: false,
-        retry_at: None,
+        home_agent: cfg.file.home_agent,
+        state_dir,
+        bootstrap: Bootstrap::new(settings, rng),
     };
     node.update(|s| s.care_of_address = Some(coa));
-    node.start().await;
+    node.bootstrap.start(Instant::now());
+    node.drive().await;
     tokio::pin!(shutdown);
     let signal = loop {
-        let retry = node.retry_at;
         tokio::select! {
             sig = &mut shutdown => break sig,
-            ev = events.recv() => match ev {
-                Some(ev) => node.on_event(ev).await,
-                None => anyhow::bail!("the tunnel task stopped"),
-            },
-            () = async {
-                match retry {
-                    Some(t) => tokio::time::sleep_until(t.into()).await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                node.retry_at = None;
-                node.start().await;
-            }
+            more = node.next_input(&mut events, &mut local) => more?,
         }
+        node.drive().await;
     };
     info!(signal, "shutting down");
     node.update(|s| s.state = State::Stopping);
+    if node.bootstrap.shutdown(Instant::now()) {
+        node.drive().await;
+        // The bootstrap gives up after RELEASE_WAIT; this bound is only a safety net.
+        let limit = tokio::time::sleep(RELEASE_WAIT + Duration::from_millis(500));
+        tokio::pin!(limit);
+        while !node.bootstrap.is_stopped() {
+            tokio::select! {
+                () = &mut limit => break,
+                more = node.next_input(&mut events, &mut local) => {
+                    if let Err(e) = more {
+                        warn!(error = %e, "during Release");
+                        break;
+                    }
+                }
+            }
+            node.drive().await;
+        }
+    }
     shutdown_hook(node).await
 }
 
@@ -136,173 +179,174 @@ impl Node {
         }
     }
 
-    /// Starts (or restarts) the bootstrap with phase 1.
-    async fn start(&mut self) {
-        self.started = Instant::now();
-        self.phase1_done = None;
-        let (coa, ha) = (self.coa, self.cfg.file.home_agent);
-        info!(care_of_address = %coa, home_agent = %ha, "starting phase 1");
-        let r = self
-            .tunnel
-            .with_engine(move |e, now| {
-                e.initiate(
-                    now,
-                    0,
-                    SocketAddr::new(IpAddr::V6(coa), 500),
-                    SocketAddr::new(IpAddr::V6(ha), 500),
-                )
-            })
-            .await;
-        match r {
-            Ok(Ok(sa)) => {
-                self.sa = Some(sa);
-                self.update(|s| {
-                    s.state = State::Phase1;
-                    s.ike_sa = IkeSaStatus {
-                        state: IkeSaState::Connecting,
-                        proposal: None,
-                    };
-                    s.timings_ms = Default::default();
-                });
+    /// Waits for the next input of the bootstrap (an engine event, a DHCPv6 datagram or its
+    /// timer) and hands it over.
+    async fn next_input(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+        local: &mut mpsc::Receiver<LocalDatagram>,
+    ) -> anyhow::Result<()> {
+        let deadline = self.bootstrap.poll_timeout();
+        tokio::select! {
+            ev = events.recv() => {
+                let ev = ev.context("the tunnel task stopped")?;
+                self.bootstrap.handle_ike_event(Instant::now(), &ev);
             }
-            Ok(Err(e)) => self.failed(&e.to_string()),
-            Err(e) => self.failed(&e.to_string()),
+            d = local.recv() => {
+                let d = d.context("the tunnel task stopped")?;
+                self.bootstrap.handle_datagram(Instant::now(), d.ike_sa, d.src, &d.payload);
+            }
+            () = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => self.bootstrap.handle_timeout(Instant::now()),
         }
+        Ok(())
     }
 
-    fn failed(&mut self, why: &str) {
-        warn!(reason = %why, retry_in = ?RETRY, "bootstrap failed");
-        self.sa = None;
-        self.retry_at = Some(Instant::now() + RETRY);
-        self.update(|s| {
-            s.state = State::Failed;
-            s.ike_sa = IkeSaStatus::default();
-            s.child_sas.clear();
-        });
+    /// Carries out the bootstrap's actions, feeding results back, then updates the status.
+    async fn drive(&mut self) {
+        while let Some(action) = self.bootstrap.poll_action() {
+            self.execute(action).await;
+        }
+        self.update(|s| self.bootstrap.report(s));
     }
 
-    async fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::IkeSaEstablished { sa, proposal, .. } if Some(sa) == self.sa => {
-                let now = Instant::now();
-                self.phase1_done = Some(now);
-                let t = now - self.started;
-                self.update(|s| {
-                    s.ike_sa = IkeSaStatus {
-                        state: IkeSaState::Established,
-                        proposal: Some(proposal),
-                    };
-                    s.timings_ms.phase1 = ms(t);
-                    s.state = State::Address;
-                });
-                self.address(sa).await;
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::InitiatePhase1 => {
+                let (coa, ha) = (self.coa, self.home_agent);
+                let r = self
+                    .tunnel
+                    .with_engine(move |e, now| {
+                        e.initiate(
+                            now,
+                            0,
+                            SocketAddr::new(IpAddr::V6(coa), 500),
+                            SocketAddr::new(IpAddr::V6(ha), 500),
+                        )
+                    })
+                    .await;
+                let r = flatten(r);
+                self.bootstrap.phase1_initiated(Instant::now(), r);
             }
-            Event::IkeSaFailed { sa, reason } if Some(sa) == self.sa => {
-                self.failed(&reason.to_string())
+            Action::InitiateChild { sa, role, request } => {
+                debug!(ike_sa = %sa, %role, local_ts = %request.local_ts, remote_ts = %request.remote_ts, "Quick Mode");
+                let r = self
+                    .tunnel
+                    .with_engine(move |e, now| e.initiate_child(now, sa, request))
+                    .await;
+                self.bootstrap
+                    .child_initiated(Instant::now(), role, flatten(r));
             }
-            Event::IkeSaDeleted { sa, reason } if Some(sa) == self.sa => {
-                self.remove_home_address().await;
-                self.failed(&format!("IKE SA deleted: {reason}"));
-            }
-            Event::ChildSaEstablished(c) if Some(c.ike_sa) == self.sa => {
-                self.update(|s| s.child_sas.push(ChildSaStatus::from_child(&c)));
-                if c.mode == Mode::Tunnel {
-                    self.ready().await;
+            Action::RequestModeConfig { sa } => {
+                let r = self
+                    .tunnel
+                    .with_engine(move |e, now| e.request_mode_config(now, sa))
+                    .await;
+                if let Err(e) = flatten(r) {
+                    self.bootstrap
+                        .action_failed(Instant::now(), format!("requesting Mode Config: {e}"));
                 }
             }
-            Event::ChildSaFailed { sa, reason, .. } if Some(sa) == self.sa => {
-                warn!(%reason, "Quick Mode failed; deleting the IKE SA to start again");
-                let _ = self
+            Action::DeleteChild { sa, spi_in } => {
+                let r = self
+                    .tunnel
+                    .with_engine(move |e, now| e.delete_child(now, sa, spi_in))
+                    .await;
+                if let Err(e) = flatten(r) {
+                    debug!(ike_sa = %sa, spi_in = format_args!("{spi_in:08x}"), error = %e, "Delete not sent");
+                }
+            }
+            Action::DeleteIkeSa { sa } => {
+                let r = self
                     .tunnel
                     .with_engine(move |e, now| e.delete_ike_sa(now, sa))
                     .await;
+                if let Err(e) = flatten(r) {
+                    debug!(ike_sa = %sa, error = %e, "IKE SA not deleted");
+                }
             }
-            Event::ChildSaDeleted { spi_in, .. } => {
-                let spi = daemon::status::spi_hex(spi_in);
-                self.update(|s| s.child_sas.retain(|c| c.spi_in != spi));
+            Action::SendDhcp {
+                via,
+                src,
+                dst,
+                payload,
+            } => {
+                if let Err(e) = self.tunnel.send_udp(Some(via), src, dst, payload).await {
+                    self.bootstrap
+                        .action_failed(Instant::now(), format!("sending DHCPv6: {e}"));
+                }
             }
-            other => tracing::debug!(event = ?other, "event"),
-        }
-    }
-
-    /// The Address step: static mode has it from the configuration.
-    async fn address(&mut self, sa: IkeSaId) {
-        let hoa = match (self.cfg.file.address_source, self.cfg.file.home_address) {
-            (AddressSourceMode::Static, Some(a)) => a,
-            (mode, _) => {
-                // DHCPv6 and Mode Config come with the bootstrap issue.
-                self.failed(&format!(
-                    "address_source = \"{}\" is not implemented yet",
-                    mode.as_str()
-                ));
-                return;
+            Action::InstallAddress { address } => {
+                let r = self.install(address).await;
+                self.bootstrap.address_installed(Instant::now(), r);
             }
-        };
-        self.hoa = Some(hoa);
-        let t = self.phase1_done.map(|p| p.elapsed());
-        self.update(|s| {
-            s.home_address = Some(hoa);
-            s.address_source = Some(AddressSource::Static);
-            s.timings_ms.address = t.and_then(ms);
-            s.state = State::Rfc3776Sas;
-        });
-        let req = ChildRequest {
-            mode: Mode::Tunnel,
-            local_ts: TrafficSelector::host(IpAddr::V6(hoa)),
-            remote_ts: TrafficSelector::prefix(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        };
-        match self
-            .tunnel
-            .with_engine(move |e, now| e.initiate_child(now, sa, req))
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => self.failed(&e.to_string()),
-            Err(e) => self.failed(&e.to_string()),
+            Action::RemoveAddress { address } => self.remove(address).await,
+            Action::PersistLease { address } => {
+                if let Some(dir) = &self.state_dir
+                    && let Err(e) = dir.save_lease(address)
+                {
+                    warn!(
+                        error = format!("{e:#}"),
+                        "the lease is not remembered across restarts"
+                    );
+                }
+            }
+            Action::Ready {
+                address,
+                source,
+                total,
+            } => {
+                info!(home_address = %address, source = ?source, total_ms = total.as_millis(), "ready");
+            }
+            Action::Failed { reason, retry_in } => {
+                // The bootstrap has logged it.
+                debug!(%reason, ?retry_in, "attempt failed");
+            }
         }
     }
 
     /// The home address on the TUN device and the routes through it.
-    async fn ready(&mut self) {
-        let Some(hoa) = self.hoa else { return };
-        if !self.routes_up {
-            let idx = self.tun.ifindex;
-            if let Err(e) = self
-                .guard
-                .add_address(idx, hoa, 128, AddressOptions::default())
-                .await
-            {
-                return self.failed(&format!("adding {hoa} to {}: {e}", self.tun.name));
-            }
-            // Everything goes through the tunnel except the link the home agent is on, whose
-            // connected route is more specific.
-            let route = Route::new(Ipv6Addr::UNSPECIFIED, 0, idx).source(hoa);
-            if let Err(e) = self.guard.add_route(&route).await {
-                return self.failed(&format!("default route via {}: {e}", self.tun.name));
-            }
-            self.routes_up = true;
+    async fn install(&mut self, hoa: Ipv6Addr) -> Result<(), String> {
+        let idx = self.tun.ifindex;
+        self.guard
+            .add_address(idx, hoa, 128, AddressOptions::default())
+            .await
+            .map_err(|e| format!("adding {hoa} to {}: {e}", self.tun.name))?;
+        // Everything goes through the tunnel except the link the home agent is on, whose
+        // connected route is more specific.
+        let route = Route::new(Ipv6Addr::UNSPECIFIED, 0, idx).source(hoa);
+        if let Err(e) = self.guard.add_route(&route).await {
+            let _ = self.guard.remove_address(idx, hoa, 128).await;
+            return Err(format!("default route via {}: {e}", self.tun.name));
         }
-        let now = Instant::now();
-        let total = now - self.started;
-        let sas = self.phase1_done.map(|p| now - p);
-        self.update(|s| {
-            s.timings_ms.rfc3776_sas = sas.and_then(ms);
-            s.timings_ms.total = ms(total);
-            s.state = State::Ready;
-        });
-        info!(home_address = %hoa, total_ms = total.as_millis(), "ready");
+        Ok(())
     }
 
-    async fn remove_home_address(&mut self) {
-        if !self.routes_up {
-            return;
+    async fn remove(&mut self, hoa: Ipv6Addr) {
+        let idx = self.tun.ifindex;
+        let route = Route::new(Ipv6Addr::UNSPECIFIED, 0, idx).source(hoa);
+        if let Err(e) = self.guard.remove_route(&route).await {
+            debug!(error = %e, "removing the default route");
         }
-        if let Some(hoa) = self.hoa {
-            let route = Route::new(Ipv6Addr::UNSPECIFIED, 0, self.tun.ifindex).source(hoa);
-            let _ = self.guard.remove_route(&route).await;
-            let _ = self.guard.remove_address(self.tun.ifindex, hoa, 128).await;
+        if let Err(e) = self.guard.remove_address(idx, hoa, 128).await {
+            debug!(error = %e, "removing the home address");
         }
-        self.routes_up = false;
+        info!(home_address = %hoa, "home address removed");
+    }
+}
+
+/// One error string out of the tunnel's and the engine's.
+fn flatten<T, E: std::fmt::Display>(
+    r: Result<Result<T, E>, tunnel::TunnelError>,
+) -> Result<T, String> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -8,11 +8,21 @@
 //!  "child_sas": [{"mode": "transport", "local_ts": "2001:db8:1::1000/128[135/0]",
 //!                 "remote_ts": "2001:db8:ff::1/128[135/0]", "protocol": "esp",
 //!                 "spi_in": "0xc3b1a2f0", "spi_out": "0x0e5d0c11", "proposal": "aes128gcm16"}],
-//!  "timings_ms": {"phase1": 12, "initial_tunnel": 4, "address": 35, "rfc3776_sas": 9, "total": 61}}
+//!  "timings_ms": {"phase1": 12, "initial_tunnel": 4, "address": 35, "rfc3776_sas": 9, "total": 61},
+//!  "last_error": null}
 //! ```
 //!
 //! The status describes what is established, not what is configured: `care_of_address`,
-//! `home_address` and `address_source` are null until the runtime has them in use.
+//! `home_address` and `address_source` are null until the runtime has them in use (and again
+//! after a failure). `last_error` (issue 4) is the reason of the most recent failure, kept
+//! while the node retries and after it recovers; null until something has failed.
+//!
+//! `timings_ms`: `phase1` is Main Mode; `initial_tunnel` the Quick Mode of the initial tunnel
+//! (DHCPv6 only); `address` DHCPv6 (from the initial tunnel to the lease) or Mode Config;
+//! `rfc3776_sas` from asking for the RFC 3776 SAs to ready (their Quick Modes, the Delete of
+//! the initial tunnel, the address on the TUN device); `total` from the start of the attempt
+//! to ready. After a fallback to Mode Config, `phase1` is the fresh phase 1's,
+//! `initial_tunnel` is null, and `total` includes the time spent on DHCPv6.
 
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
@@ -114,6 +124,9 @@ pub(crate) struct Status {
     pub(crate) child_sas: Vec<ChildSaStatus>,
     /// Step timings.
     pub(crate) timings_ms: Timings,
+    /// Why the last attempt failed (issue 4); absent in an older daemon's answer.
+    #[serde(default)]
+    pub(crate) last_error: Option<String>,
 }
 
 impl Status {
@@ -128,6 +141,7 @@ impl Status {
             ike_sa: IkeSaStatus::default(),
             child_sas: Vec::new(),
             timings_ms: Timings::default(),
+            last_error: None,
         }
     }
 
@@ -164,6 +178,9 @@ impl Status {
             or_dash(t.rfc3776_sas),
             or_dash(t.total)
         );
+        if let Some(e) = &self.last_error {
+            let _ = writeln!(out, "  last error       {e}");
+        }
         out
     }
 }
@@ -190,7 +207,8 @@ mod tests {
                 "ike_sa": {"state": "none", "proposal": null},
                 "child_sas": [],
                 "timings_ms": {"phase1": null, "initial_tunnel": null, "address": null,
-                               "rfc3776_sas": null, "total": null}
+                               "rfc3776_sas": null, "total": null},
+                "last_error": null
             })
         );
         let back: Status = serde_json::from_value(v).unwrap();
@@ -235,5 +253,22 @@ mod tests {
         assert!(text.contains("home address     2001:db8:1::1000 (source static)"));
         assert!(text.contains("total 42"));
         assert!(text.contains("no child SAs"));
+        assert!(!text.contains("last error"), "{text}");
+        s.state = State::Failed;
+        s.last_error = Some("no DHCPv6 lease within dhcpv6_timeout (10 s)".into());
+        let text = s.summary();
+        assert!(
+            text.contains("last error       no DHCPv6 lease within dhcpv6_timeout (10 s)"),
+            "{text}"
+        );
+    }
+
+    /// An older daemon's answer, without `last_error`, still reads.
+    #[test]
+    fn last_error_is_optional_on_input() {
+        let mut v = serde_json::to_value(Status::new("2001:db8:ff::1".parse().unwrap())).unwrap();
+        v.as_object_mut().unwrap().remove("last_error");
+        let s: Status = serde_json::from_value(v).unwrap();
+        assert_eq!(s.last_error, None);
     }
 }

@@ -53,11 +53,17 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A configuration with its control socket at `socket` and its state directory next to it.
 fn config_with_socket(socket: &Path) -> String {
     format!(
-        "home_agent = \"2001:db8:ff::1\"\ncare_of_address = \"2001:db8:ff::2\"\ncontrol_socket = \"{}\"\nlog_level = \"debug\"\n[ike]\nidentity = \"mn1@example.com\"\npsk = \"topsecret-psk\"\n",
-        socket.display()
+        "home_agent = \"2001:db8:ff::1\"\ncare_of_address = \"2001:db8:ff::2\"\ncontrol_socket = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n[ike]\nidentity = \"mn1@example.com\"\npsk = \"topsecret-psk\"\n",
+        socket.display(),
+        state_dir_for(socket).display()
     )
+}
+
+fn state_dir_for(socket: &Path) -> PathBuf {
+    socket.parent().unwrap().join("state/mip6-mn")
 }
 
 fn examples() -> Vec<PathBuf> {
@@ -244,9 +250,24 @@ fn run_status_and_sigterm() {
         "ike_sa",
         "child_sas",
         "timings_ms",
+        "last_error",
     ] {
         assert!(v.get(field).is_some(), "{field} missing in {v}");
     }
+    assert!(
+        v["last_error"].is_null() || v["last_error"].is_string(),
+        "{v}"
+    );
+    // address_source = "auto": the state directory is created (0700) with a DUID in it.
+    let state = state_dir_for(&socket);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    let duid = std::fs::read_to_string(state.join("duid")).unwrap();
+    assert!(
+        duid.starts_with("0004") && duid.trim_end().len() == 36,
+        "a DUID-UUID: {duid}"
+    );
     // Phase 1 starts at once (and cannot reach the home agent here).
     assert!(
         matches!(v["state"].as_str(), Some("starting" | "phase1" | "failed")),

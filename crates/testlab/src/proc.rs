@@ -194,6 +194,18 @@ impl Proc {
         Ok(st)
     }
 
+    /// Kills the process at once (SIGKILL, no chance to clean up: a crash), reaps it and
+    /// returns its exit status.
+    pub fn kill(&mut self) -> io::Result<ExitStatus> {
+        if let Some(st) = self.try_status()? {
+            return Ok(st);
+        }
+        let _ = self.child.kill();
+        let st = self.child.wait()?;
+        self.status = Some(st);
+        Ok(st)
+    }
+
     /// An error about this process that quotes the last lines of its log.
     pub(crate) fn error(&self, what: &str) -> io::Error {
         io::Error::other(format!(

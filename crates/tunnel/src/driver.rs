@@ -7,9 +7,17 @@
 //! Child SAs the IKE engine reports are installed in the ESP data plane here (one SA per
 //! direction and an outbound policy), and removed when the engine reports them deleted; the
 //! events are then handed to the daemon, which owns addresses, routes and the bootstrap logic.
+//!
+//! Some decapsulated packets are the daemon's own traffic rather than the TUN device's: the
+//! DHCPv6 messages of the bootstrap (draft-devarapalli-mip6-ikev1-bootstrap §3.2; a client's
+//! message to the home agent's relay, the relay's answer to the mobile node's client). The
+//! daemon names them with [`TunnelConfig::local_udp`]; they arrive on [`Tunnel::local`] with
+//! the IKE SA whose child SA carried them, and the daemon answers with [`Handle::send_udp`],
+//! through a child SA of a given IKE SA (several mobile nodes may use the same link-local
+//! address, so the SPD alone cannot pick the tunnel).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use esp::{Direction, Esp, EspAction, PolicyAction, SaHandle, SpdEntry, Udp4500};
@@ -32,6 +40,51 @@ pub struct TunnelConfig {
     pub tun_name: String,
     /// Its MTU.
     pub tun_mtu: u16,
+    /// Decapsulated UDP datagrams for the daemon instead of the TUN device.
+    pub local_udp: Vec<LocalUdp>,
+}
+
+/// Which decapsulated datagrams go to the daemon ([`Tunnel::local`]): UDP to `port`, sent to
+/// `dst` (any destination when `None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalUdp {
+    /// The destination address, or any.
+    pub dst: Option<Ipv6Addr>,
+    /// The destination port.
+    pub port: u16,
+}
+
+/// A UDP datagram that came out of a tunnel-mode child SA, for the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalDatagram {
+    /// The IKE SA of the child SA that carried it.
+    pub ike_sa: IkeSaId,
+    /// Our SPI of that child SA.
+    pub spi_in: u32,
+    /// Inner source.
+    pub src: SocketAddrV6,
+    /// Inner destination.
+    pub dst: SocketAddrV6,
+    /// The UDP payload.
+    pub payload: Vec<u8>,
+}
+
+/// At most this many datagrams wait for the daemon; more are dropped and counted.
+const LOCAL_QUEUE: usize = 256;
+
+/// What happened to the daemon's own datagrams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalCounters {
+    /// Handed to the daemon.
+    pub delivered: u64,
+    /// Dropped: the daemon's queue was full.
+    pub dropped_queue_full: u64,
+    /// Dropped: bad UDP length or checksum.
+    pub dropped_malformed: u64,
+    /// Sent by the daemon through a child SA.
+    pub sent: u64,
+    /// Not sent: no child SA (of the given IKE SA) covers the datagram.
+    pub send_no_sa: u64,
 }
 
 /// A job for the tunnel task.
@@ -39,6 +92,12 @@ type EngineJob = Box<dyn FnOnce(&mut Engine, Instant) + Send>;
 
 enum Command {
     Engine(EngineJob),
+    SendUdp {
+        via: Option<IkeSaId>,
+        src: SocketAddrV6,
+        dst: SocketAddrV6,
+        payload: Vec<u8>,
+    },
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -63,6 +122,8 @@ pub struct Snapshot {
     pub ike_counters: ikev1::Counters,
     /// The data plane's drop counters, by reason.
     pub esp_drops: Vec<(String, u64)>,
+    /// The daemon's own datagrams.
+    pub local: LocalCounters,
 }
 
 /// The TUN device the tunnel created (the daemon puts addresses and routes on it).
@@ -113,6 +174,27 @@ impl Handle {
         rx.await.map_err(|_| TunnelError::Stopped)
     }
 
+    /// Sends a UDP datagram from `src` to `dst` through ESP: through a tunnel-mode child SA
+    /// of `via` whose selectors cover it, or, without `via`, as the SPD says (like a packet
+    /// from the TUN device). A datagram no SA covers is dropped and counted.
+    pub async fn send_udp(
+        &self,
+        via: Option<IkeSaId>,
+        src: SocketAddrV6,
+        dst: SocketAddrV6,
+        payload: Vec<u8>,
+    ) -> Result<(), TunnelError> {
+        self.tx
+            .send(Command::SendUdp {
+                via,
+                src,
+                dst,
+                payload,
+            })
+            .await
+            .map_err(|_| TunnelError::Stopped)
+    }
+
     /// What the tunnel holds.
     pub async fn snapshot(&self) -> Result<Snapshot, TunnelError> {
         let (tx, rx) = oneshot::channel();
@@ -139,6 +221,8 @@ struct Installed {
     child: ChildSa,
     inbound: SaHandle,
     outbound: SaHandle,
+    /// Installation order: the newest pair of a rekeyed SA wins in [`Handle::send_udp`].
+    order: u64,
 }
 
 struct Task {
@@ -150,19 +234,30 @@ struct Task {
     raw: EspSocket,
     tun: Tun,
     installed: HashMap<(IkeSaId, u32), Installed>,
+    installs: u64,
     events: mpsc::UnboundedSender<Event>,
+    local: mpsc::Sender<LocalDatagram>,
+    local_counters: LocalCounters,
     out: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+/// A running tunnel task, as [`spawn`] returns it.
+pub struct Tunnel {
+    /// Commands to the task.
+    pub handle: Handle,
+    /// The engine's events, after the task acted on them (child SAs are installed before
+    /// `ChildSaEstablished` is delivered).
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// The datagrams [`TunnelConfig::local_udp`] names.
+    pub local: mpsc::Receiver<LocalDatagram>,
+    /// The TUN device.
+    pub tun: TunInfo,
 }
 
 /// Starts the tunnel task: binds UDP 500 and the NAT-T port on `cfg.address`, opens the raw
-/// ESP socket and creates the TUN device. Events of the engine arrive on the returned
-/// receiver after the tunnel acted on them (child SAs are installed before
-/// `ChildSaEstablished` is delivered).
-pub async fn spawn(
-    engine: Engine,
-    cfg: TunnelConfig,
-    nl: &Netlink,
-) -> Result<(Handle, mpsc::UnboundedReceiver<Event>, TunInfo), TunnelError> {
+/// ESP socket and creates the TUN device.
+pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tunnel, TunnelError> {
     let net = |what: String| move |source| TunnelError::Net { what, source };
     let a = IpAddr::V6(cfg.address);
     let ike = IkeSocket::bind(SocketAddr::new(a, 500))
@@ -179,6 +274,7 @@ pub async fn spawn(
     };
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (local_tx, local_rx) = mpsc::channel(LOCAL_QUEUE);
     let task = Task {
         engine,
         esp: Esp::new(),
@@ -188,11 +284,20 @@ pub async fn spawn(
         raw,
         tun,
         installed: HashMap::new(),
+        installs: 0,
         events: ev_tx,
+        local: local_tx,
+        local_counters: LocalCounters::default(),
         out: Vec::with_capacity(2048),
+        scratch: Vec::with_capacity(2048),
     };
     tokio::spawn(task.run(rx));
-    Ok((Handle { tx }, ev_rx, tun_info))
+    Ok(Tunnel {
+        handle: Handle { tx },
+        events: ev_rx,
+        local: local_rx,
+        tun: tun_info,
+    })
 }
 
 impl Task {
@@ -243,6 +348,9 @@ impl Task {
                 },
                 c = rx.recv() => match c {
                     Some(Command::Engine(job)) => job(&mut self.engine, Instant::now()),
+                    Some(Command::SendUdp { via, src, dst, payload }) => {
+                        self.send_udp(via, src, dst, &payload).await;
+                    }
                     Some(Command::Snapshot(reply)) => { let _ = reply.send(self.snapshot()); }
                     Some(Command::Shutdown(done)) => {
                         let now = Instant::now();
@@ -272,10 +380,11 @@ impl Task {
                 .handle_datagram(Instant::now(), local, from, data),
             Udp4500::Esp(esp_data) => {
                 let now = Instant::now();
-                let action = self
-                    .esp
-                    .decapsulate(now, from.ip(), esp_data, &mut self.out);
-                Self::deliver(&self.tun, action).await;
+                let spi = esp::wire::spi(esp_data).unwrap_or(0);
+                let mut out = std::mem::take(&mut self.out);
+                let action = self.esp.decapsulate(now, from.ip(), esp_data, &mut out);
+                self.deliver(spi, action).await;
+                self.out = out;
             }
             Udp4500::Keepalive => {}
             Udp4500::Invalid => debug!(%from, "dropped an invalid datagram on the NAT-T port"),
@@ -283,16 +392,28 @@ impl Task {
     }
 
     async fn inbound_esp(&mut self, src: IpAddr, n: usize, buf: &[u8]) {
+        let spi = esp::wire::spi(&buf[..n]).unwrap_or(0);
+        let mut out = std::mem::take(&mut self.out);
         let action = self
             .esp
-            .decapsulate(Instant::now(), src, &buf[..n], &mut self.out);
-        Self::deliver(&self.tun, action).await;
+            .decapsulate(Instant::now(), src, &buf[..n], &mut out);
+        self.deliver(spi, action).await;
+        self.out = out;
     }
 
-    async fn deliver(tun: &Tun, action: EspAction<'_>) {
+    /// Hands a decapsulated packet to the TUN device, or to the daemon when it is one of its
+    /// datagrams.
+    async fn deliver(&mut self, spi: u32, action: EspAction<'_>) {
         match action {
             EspAction::ToTun(p) => {
-                if let Err(e) = tun.send(p).await {
+                if is_local(&self.cfg.local_udp, p) {
+                    let ike_sa = self
+                        .installed
+                        .keys()
+                        .find(|(_, s)| *s == spi)
+                        .map(|(sa, _)| *sa);
+                    local_datagram(&self.local, &mut self.local_counters, ike_sa, spi, p);
+                } else if let Err(e) = self.tun.send(p).await {
                     warn!(error = %e, "TUN write failed");
                 }
             }
@@ -307,14 +428,69 @@ impl Task {
 
     async fn outbound(&mut self, packet: &[u8]) {
         let action = self.esp.encapsulate(Instant::now(), packet, &mut self.out);
+        Self::transmit(&self.natt, &self.raw, action).await;
+    }
+
+    /// The daemon's datagram: through a tunnel-mode child SA of `via` that covers it (the
+    /// newest, when a rekeyed pair is still there), or through the SPD.
+    async fn send_udp(
+        &mut self,
+        via: Option<IkeSaId>,
+        src: SocketAddrV6,
+        dst: SocketAddrV6,
+        payload: &[u8],
+    ) {
+        let mut packet = std::mem::take(&mut self.scratch);
+        if esp::datagram::build_udp(src, dst, payload, &mut packet).is_none() {
+            self.scratch = packet;
+            return warn!(%dst, len = payload.len(), "datagram too long for UDP");
+        }
+        let now = Instant::now();
+        let action = match via {
+            None => self.esp.encapsulate(now, &packet, &mut self.out),
+            Some(sa) => {
+                let info = esp::PacketInfo::parse(&packet).ok();
+                let pair = self
+                    .installed
+                    .iter()
+                    .filter(|((s, _), i)| *s == sa && i.child.mode == ikev1::Mode::Tunnel)
+                    .filter(|(_, i)| {
+                        let sel = convert::selector(&i.child).ok();
+                        matches!((sel, &info), (Some(sel), Some(info)) if sel.matches(info))
+                    })
+                    .max_by_key(|(_, i)| i.order)
+                    .map(|(_, i)| i.outbound);
+                match pair {
+                    Some(h) => self.esp.encapsulate_with(now, h, &packet, &mut self.out),
+                    None => {
+                        self.local_counters.send_no_sa += 1;
+                        debug!(ike_sa = %sa, %src, %dst, "no child SA covers the datagram; dropped");
+                        self.scratch = packet;
+                        return;
+                    }
+                }
+            }
+        };
+        if matches!(action, EspAction::ToNetwork(_)) {
+            self.local_counters.sent += 1;
+        } else if via.is_none() {
+            self.local_counters.send_no_sa += 1;
+        }
+        Self::transmit(&self.natt, &self.raw, action).await;
+        self.scratch = packet;
+    }
+
+    /// Sends what [`Esp::encapsulate`] produced (anything but an ESP packet is already
+    /// counted by the data plane).
+    async fn transmit(natt: &IkeSocket, raw: &EspSocket, action: EspAction<'_>) {
         if let EspAction::ToNetwork(t) = action {
             let r = if t.udp {
-                self.natt.send(t.data, t.src, t.dst).await
+                natt.send(t.data, t.src, t.dst).await
             } else {
                 let (IpAddr::V6(s), IpAddr::V6(d)) = (t.src.ip(), t.dst.ip()) else {
                     return;
                 };
-                self.raw.send(t.data, s, d).await
+                raw.send(t.data, s, d).await
             };
             if let Err(e) = r {
                 debug!(error = %e, dst = %t.dst, "ESP send failed");
@@ -338,6 +514,14 @@ impl Task {
             match &ev {
                 Event::ChildSaEstablished(c) => self.install(c),
                 Event::ChildSaDeleted { sa, spi_in, .. } => self.uninstall(*sa, *spi_in),
+                Event::IkeSaReplaced { old, new, children } => {
+                    for spi in children {
+                        if let Some(mut i) = self.installed.remove(&(*old, *spi)) {
+                            i.child.ike_sa = *new;
+                            self.installed.insert((*new, *spi), i);
+                        }
+                    }
+                }
                 Event::IkeSaDeleted { sa, .. } => {
                     let gone: Vec<_> = self
                         .installed
@@ -389,12 +573,14 @@ impl Task {
         }
         info!(spi_in = format_args!("{:08x}", c.spi_in), spi_out = format_args!("{:08x}", c.spi_out), mode = %c.mode, "SA pair installed in the data plane");
         // A rekeyed pair replaces the old one for the same selectors: newest first.
+        self.installs += 1;
         self.installed.insert(
             (c.ike_sa, c.spi_in),
             Installed {
                 child: c.clone(),
                 inbound,
                 outbound,
+                order: self.installs,
             },
         );
     }
@@ -449,6 +635,59 @@ impl Task {
             children,
             ike_counters: self.engine.counters().clone(),
             esp_drops: d.iter().map(|(r, n)| (format!("{r:?}"), n)).collect(),
+            local: self.local_counters,
+        }
+    }
+}
+
+/// Whether a decapsulated packet is one of the daemon's datagrams (a cheap look at the
+/// fixed header: the daemon's peers send UDP without extension headers).
+fn is_local(filters: &[LocalUdp], packet: &[u8]) -> bool {
+    let Some(port) = esp::datagram::udp_dst_port(packet) else {
+        return false;
+    };
+    filters.iter().any(|f| {
+        f.port == port
+            && f.dst
+                .is_none_or(|d| packet.get(24..40).is_some_and(|a| a == d.octets()))
+    })
+}
+
+/// Checks the datagram and queues it for the daemon, counting what is dropped.
+fn local_datagram(
+    queue: &mpsc::Sender<LocalDatagram>,
+    counters: &mut LocalCounters,
+    ike_sa: Option<IkeSaId>,
+    spi_in: u32,
+    packet: &[u8],
+) {
+    let d = match esp::datagram::parse_udp(packet) {
+        Ok(d) => d,
+        Err(e) => {
+            counters.dropped_malformed += 1;
+            return debug!(spi = format_args!("{spi_in:08x}"), error = %e, "dropped a datagram for the daemon");
+        }
+    };
+    let Some(ike_sa) = ike_sa else {
+        // An SA the engine did not report (all are installed from its events).
+        counters.dropped_malformed += 1;
+        return;
+    };
+    let item = LocalDatagram {
+        ike_sa,
+        spi_in,
+        src: d.src,
+        dst: d.dst,
+        payload: d.payload.to_vec(),
+    };
+    match queue.try_send(item) {
+        Ok(()) => counters.delivered += 1,
+        Err(_) => {
+            counters.dropped_queue_full += 1;
+            debug!(
+                spi = format_args!("{spi_in:08x}"),
+                "daemon queue full; datagram dropped"
+            );
         }
     }
 }

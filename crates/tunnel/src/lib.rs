@@ -8,4 +8,7 @@
 pub mod convert;
 mod driver;
 
-pub use driver::{ChildInfo, Handle, Snapshot, TunInfo, TunnelConfig, TunnelError, spawn};
+pub use driver::{
+    ChildInfo, Handle, LocalCounters, LocalDatagram, LocalUdp, Snapshot, TunInfo, Tunnel,
+    TunnelConfig, TunnelError, spawn,
+};

@@ -1,8 +1,11 @@
 //! `demo`: the bootstrap demo in network namespaces. Builds the lab of `testlab` (a mobile
-//! node on a foreign link, the home agent, a host on the home link), starts `mip6-ha` and
-//! `mip6-mn` with the example configurations of `config/` (static home address until the
-//! DHCPv6 bootstrap lands), waits until the node is ready, prints both daemons' `status`,
-//! pings the node's home address from the home-link host, and tears everything down.
+//! node on a foreign link, the home agent, a host on the home link running Kea), starts Kea,
+//! `mip6-ha` and `mip6-mn` with the example configurations `config/ha.toml` and
+//! `config/mn.toml` (the node has only its PSK and the home agent's address; its home address
+//! comes from Kea through the home agent's DHCPv6 relay), waits until the node is ready,
+//! prints the home address, where it came from, the per-step timings, both daemons' `status`
+//! and Kea's lease, pings the home address from the home-link host, and tears everything
+//! down.
 //!
 //! ```text
 //! bash scripts/demo.sh        # installs the packages, builds, runs this as root
@@ -12,9 +15,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use testlab::{HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Spawn};
-
-const HOA: &str = "2001:db8:1::1000";
+use serde_json::Value;
+use testlab::{HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node, Spawn};
 
 fn bin(name: &str) -> String {
     let exe = std::env::current_exe().expect("exe");
@@ -51,10 +53,7 @@ fn main() {
     // The example configurations, with the control sockets moved into the lab directory.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
     let (ha, mn) = (d.join("ha.toml"), d.join("mn.toml"));
-    for (src, dst, sock) in [
-        ("ha-static.toml", &ha, "ha.sock"),
-        ("mn-static.toml", &mn, "mn.sock"),
-    ] {
+    for (src, dst, sock) in [("ha.toml", &ha, "ha.sock"), ("mn.toml", &mn, "mn.sock")] {
         let text = std::fs::read_to_string(root.join(src)).expect("example config");
         let text = text
             .lines()
@@ -71,6 +70,17 @@ fn main() {
             .join("\n");
         std::fs::write(dst, text).expect("write config");
     }
+    let kea = match Kea::start(&lab, KeaOptions::new().rapid_commit(true)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("Kea did not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "Kea (kea-dhcp6) serving 2001:db8:1::/64 on the home link, pid {}",
+        kea.pid()
+    );
     let _ha = lab
         .spawn(
             Node::Ha,
@@ -104,8 +114,39 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     println!("\nmip6-mn ready after {:?}\n", t.elapsed());
+    let st: Value = status(&bin("mip6-mn"), &mn, true)
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+    let Some(hoa) = st["home_address"]
+        .as_str()
+        .and_then(|s| s.parse::<std::net::Ipv6Addr>().ok())
+    else {
+        eprintln!("no home address in the status: {st:#}");
+        std::process::exit(1);
+    };
+    println!("home address    {hoa}");
     println!(
-        "$ mip6-mn status\n{}",
+        "source          {}",
+        st["address_source"].as_str().unwrap_or("-")
+    );
+    let t = &st["timings_ms"];
+    println!(
+        "timings (ms)    phase1 {} | initial_tunnel {} | address {} | rfc3776_sas {} | total {}",
+        t["phase1"], t["initial_tunnel"], t["address"], t["rfc3776_sas"], t["total"]
+    );
+    match kea.leases() {
+        Ok(l) => {
+            for l in l.iter().filter(|l| l.address == hoa) {
+                println!(
+                    "Kea's lease     {} to DUID {} (valid {} s)",
+                    l.address, l.duid, l.valid_lifetime
+                );
+            }
+        }
+        Err(e) => eprintln!("reading Kea's lease file: {e}"),
+    }
+    println!(
+        "\n$ mip6-mn status\n{}",
         status(&bin("mip6-mn"), &mn, false).unwrap_or_default()
     );
     std::thread::sleep(Duration::from_millis(1100));
@@ -113,10 +154,9 @@ fn main() {
         "$ mip6-ha status\n{}",
         status(&bin("mip6-ha"), &ha, false).unwrap_or_default()
     );
-    let hoa = HOA.parse().expect("hoa");
     match lab.ping(Node::Dhcp, None, hoa) {
         Ok(()) => {
-            println!("home-link host {HOME_HOST} reaches the home address {HOA} through the tunnel")
+            println!("home-link host {HOME_HOST} reaches the home address {hoa} through the tunnel")
         }
         Err(e) => {
             eprintln!("ping failed: {e}");

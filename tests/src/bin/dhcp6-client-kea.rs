@@ -98,6 +98,7 @@ fn run() -> Result<(), String> {
         rapid_commit: a.rapid_commit,
         fqdn: a.fqdn.clone(),
         oro: Vec::new(),
+        hint: None,
     };
     let mut client = Client::new(config, rng()).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + a.timeout;
