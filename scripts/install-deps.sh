@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the lab and the interop tests use (strongSwan's charon with
-# kernel-libipsec, Kea, iproute2). Idempotent.
+# kernel-libipsec, Kea, FreeRADIUS, iproute2). Idempotent.
 set -euo pipefail
 pkgs=(
     strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
     libcharon-extauth-plugins kea-dhcp6-server iproute2 iputils-ping iperf3 procps util-linux
+    nftables
+    freeradius
 )
 missing=()
 for p in "${pkgs[@]}"; do

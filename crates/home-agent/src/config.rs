@@ -15,6 +15,9 @@
 //! source = "dhcpv6"                       # dhcpv6 | pool
 //! pool = "2001:db8:1::1000-2001:db8:1::10ff"
 //! dns = ["2001:db8:1::53"]
+//! [bindings]                              # home registration (RFC 6275 §10.3)
+//! max_lifetime = 3600                     # seconds granted at most
+//! max_entries = 65536
 //! [ike]                                   # daemon::ike::IkeSection
 //! identity = "ha.example.com"
 //! proposals = ["aes128-sha256-ecp256"]
@@ -61,6 +64,9 @@ pub(crate) struct File {
     /// Mode Config.
     #[serde(default)]
     pub(crate) modecfg: Modecfg,
+    /// The binding cache (home registration, RFC 6275 §10.3).
+    #[serde(default)]
+    pub(crate) bindings: Bindings,
     /// IKE.
     pub(crate) ike: IkeSection,
     /// The mobile nodes this home agent serves.
@@ -127,6 +133,38 @@ pub(crate) struct Modecfg {
     #[serde(default)]
     pub(crate) dns: Vec<Ipv6Addr>,
 }
+
+/// `[bindings]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bindings {
+    /// The longest lifetime granted to a binding, seconds (RFC 6275 §10.3.1 lets the home
+    /// agent shorten what the mobile node asks for).
+    #[serde(default = "default_max_lifetime")]
+    pub(crate) max_lifetime: u64,
+    /// The most bindings held at once; beyond, registrations are refused (status 130).
+    #[serde(default = "default_max_entries")]
+    pub(crate) max_entries: usize,
+}
+
+impl Default for Bindings {
+    fn default() -> Self {
+        Self {
+            max_lifetime: default_max_lifetime(),
+            max_entries: default_max_entries(),
+        }
+    }
+}
+
+fn default_max_lifetime() -> u64 {
+    3600
+}
+fn default_max_entries() -> usize {
+    65536
+}
+
+/// The longest Binding Update lifetime: 65535 units of 4 seconds (RFC 6275 §6.1.7).
+pub(crate) const MAX_BINDING_LIFETIME: u64 = 65535 * 4;
 
 /// One `[[peers]]` entry: a mobile node.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -219,6 +257,15 @@ impl Config {
         check_home_link(&v, &file.home_link)?;
         check_servers(&v, &file.dhcpv6)?;
         check_modecfg(&v, &file.modecfg, &file.home_link)?;
+        if !(4..=MAX_BINDING_LIFETIME).contains(&file.bindings.max_lifetime) {
+            return Err(v.error(
+                "bindings.max_lifetime",
+                format!("must be 4 to {MAX_BINDING_LIFETIME} seconds"),
+            ));
+        }
+        if file.bindings.max_entries == 0 {
+            return Err(v.error("bindings.max_entries", "must be at least 1"));
+        }
         let ike = file.ike.validate(&mut v, Role::HomeAgent)?;
         let peers = check_peers(&mut v, &file, &ike)?;
         Ok(Loaded {

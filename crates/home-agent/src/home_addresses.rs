@@ -118,12 +118,19 @@ pub(crate) fn lock(t: &Shared) -> std::sync::MutexGuard<'_, HomeAddresses> {
     t.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The home agent's Quick Mode policy.
-pub(crate) struct Policy {
-    /// Who holds what.
+/// Who holds what: the leases and assignments of the table, and the static entries.
+#[derive(Clone)]
+pub(crate) struct Authority {
+    /// Leases and Mode Config assignments.
     pub(crate) table: Shared,
     /// Static `[[peers]] home_address` entries.
     pub(crate) statics: Vec<(Identity, Ipv6Addr)>,
+}
+
+/// The home agent's Quick Mode policy.
+pub(crate) struct Policy {
+    /// Who holds what.
+    pub(crate) authority: Authority,
     /// Whether the initial tunnel for DHCPv6 is offered (`[dhcpv6] relay`).
     pub(crate) relay: bool,
 }
@@ -140,9 +147,14 @@ pub(crate) fn is_initial_tunnel(local: &TrafficSelector, remote: &TrafficSelecto
         && local.port == dhcp6_relay::SERVER_PORT
 }
 
-impl Policy {
+impl Authority {
+    /// What the identity written as `identity` holds now, statics included.
+    pub(crate) fn holds_str(&self, identity: &str, now: Instant) -> Vec<Ipv6Addr> {
+        self.holds(&Identity::parse(identity), now)
+    }
+
     /// What `identity` holds now, statics included.
-    fn holds(&self, identity: &Identity, now: Instant) -> Vec<Ipv6Addr> {
+    pub(crate) fn holds(&self, identity: &Identity, now: Instant) -> Vec<Ipv6Addr> {
         let mut v: Vec<Ipv6Addr> = self
             .statics
             .iter()
@@ -178,7 +190,7 @@ impl ChildPolicy for Policy {
                 )),
             };
         }
-        let held = self.holds(identity, Instant::now());
+        let held = self.authority.holds(identity, Instant::now());
         let hoa = match remote.addr {
             IpAddr::V6(a) if remote.prefix_len == 128 && held.contains(&a) => a,
             _ => {
@@ -189,7 +201,7 @@ impl ChildPolicy for Policy {
                     format!("holds {}", list.join(", "))
                 };
                 let other = match remote.addr {
-                    IpAddr::V6(a) => lock(&self.table)
+                    IpAddr::V6(a) => lock(&self.authority.table)
                         .holder(a, Instant::now())
                         .map(|(who, _)| format!("; {a} is leased to {who}"))
                         .unwrap_or_default(),
@@ -234,14 +246,16 @@ mod tests {
 
     fn policy(relay: bool) -> Policy {
         Policy {
-            table: Shared::default(),
-            statics: vec![(Identity::parse("static@example.com"), a("2001:db8:1::7"))],
+            authority: Authority {
+                table: Shared::default(),
+                statics: vec![(Identity::parse("static@example.com"), a("2001:db8:1::7"))],
+            },
             relay,
         }
     }
 
     fn grant(p: &Policy, id: &str, addr: &str, until: Option<Instant>) {
-        lock(&p.table).grant(
+        lock(&p.authority.table).grant(
             id,
             Held {
                 address: a(addr),
@@ -339,9 +353,9 @@ mod tests {
             .allow(&id, &any(), &host("2001:db8:1::100"), Mode::Tunnel)
             .unwrap_err();
         assert!(e.contains("holds no home address"), "{e}");
-        lock(&p.table).prune(Instant::now());
+        lock(&p.authority.table).prune(Instant::now());
         assert!(
-            lock(&p.table)
+            lock(&p.authority.table)
                 .holder(a("2001:db8:1::100"), Instant::now())
                 .is_none()
         );

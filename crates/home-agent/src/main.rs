@@ -11,6 +11,7 @@ mod config;
 mod dhcp;
 mod home_addresses;
 mod pool;
+mod registration;
 mod runtime;
 mod status;
 

@@ -30,15 +30,17 @@ use anyhow::Context as _;
 use daemon::status::ChildSaStatus;
 use ikev1::crypto::{Rng as _, SystemRng};
 use ikev1::{Engine, Event, IkeSaId, Mode, ModeConfig};
+use netio::nft::NftTable;
 use netio::{NetConfigGuard, Netlink, Route};
 use tracing::{info, warn};
 use tunnel::{Handle, LocalDatagram, LocalUdp, Snapshot, TunInfo, TunnelConfig};
 
 use crate::config::{Config, ModecfgSource};
 use crate::dhcp::{Action, Dhcp};
-use crate::home_addresses::{self, Held, Policy, Shared, lock};
+use crate::home_addresses::{self, Authority, Held, Policy, Shared, lock};
 use crate::pool::Pool;
-use crate::status::{AddressSource, PeerStatus, Status};
+use crate::registration::Registrations;
+use crate::status::{AddressSource, BindingStatus, PeerStatus, Status};
 
 /// The TUN device of the home agent.
 const TUN_NAME: &str = "mip6ha0";
@@ -46,6 +48,8 @@ const TUN_NAME: &str = "mip6ha0";
 const TUN_MTU: u16 = 1400;
 /// How often `status` is refreshed from the tunnel task.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// Destination Options: the first extension header of a Binding Update (Home Address option).
+const DEST_OPTS: u8 = 60;
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1): where mobile nodes send.
 const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
 
@@ -55,8 +59,19 @@ struct HomeAgent {
     tunnel: Handle,
     tun: TunInfo,
     guard: NetConfigGuard,
-    /// Home addresses routed into the tunnel, with the SAs (our SPI) that carry them.
-    routed: HashMap<Ipv6Addr, Vec<u32>>,
+    /// Home addresses with tunnel-mode SAs (our SPI, their IKE SA).
+    tunnels: HashMap<Ipv6Addr, Vec<(u32, IkeSaId)>>,
+    /// Home addresses routed into the TUN device (with a proxy NDP entry).
+    routed: HashSet<Ipv6Addr>,
+    /// IKE SAs of Mobile IPv6 nodes (they have the RFC 3776 transport SA): their home
+    /// addresses are forwarded only while a binding exists.
+    mobile: HashSet<IkeSaId>,
+    /// Home registration: the binding cache.
+    reg: Registrations,
+    /// Home-address authority, as the Quick Mode policy sees it.
+    authority: Authority,
+    /// Drops the kernel's ICMPv6 errors about Home Address options while we live.
+    _icmp_filter: Option<NftTable>,
     /// Who holds which home address.
     table: Shared,
     dhcp: Dhcp,
@@ -80,15 +95,28 @@ pub(crate) async fn run_daemon(
         .map_or(0, |d| d.as_secs());
     engine.set_wall_clock(Instant::now(), i64::try_from(unix).unwrap_or(i64::MAX));
     let table = Shared::default();
-    engine.set_child_policy(Box::new(Policy {
+    let authority = Authority {
         table: table.clone(),
         statics: cfg
             .peers
             .iter()
             .filter_map(|p| p.home_address.map(|a| (p.identity.clone(), a)))
             .collect(),
+    };
+    engine.set_child_policy(Box::new(Policy {
+        authority: authority.clone(),
         relay: cfg.file.dhcpv6.relay,
     }));
+    // Binding Updates carry a Home Address option, which the kernel drops: read them from
+    // the interface that holds our address.
+    let outside = nl
+        .addresses(None)
+        .await
+        .context("listing addresses")?
+        .into_iter()
+        .find(|a| a.address == address)
+        .map(|a| a.ifindex)
+        .with_context(|| format!("listen address {address} is not configured on any interface"))?;
     let tcfg = TunnelConfig {
         address,
         natt_port: 4500,
@@ -98,11 +126,13 @@ pub(crate) async fn run_daemon(
             dst: Some(ALL_DHCP_RELAY_AGENTS_AND_SERVERS),
             port: dhcp6_relay::SERVER_PORT,
         }],
+        mh_capture: Some((outside, DEST_OPTS)),
     };
     let tunnel::Tunnel {
         handle: tunnel,
         mut events,
         mut local,
+        mut payloads,
         tun,
     } = tunnel::spawn(engine, tcfg, &nl).await?;
     let mut guard = NetConfigGuard::new(&nl);
@@ -134,13 +164,33 @@ pub(crate) async fn run_daemon(
         (ModecfgSource::Pool, Some(range)) => Some(Pool::new(range)),
         _ => None,
     };
+    let icmp_filter = match NftTable::create(
+        "mip6_ha",
+        &["icmpv6 type parameter-problem icmpv6 code 2 counter drop".to_owned()],
+    ) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!(error = %e, "the kernel will answer Binding Updates with ICMPv6 Parameter Problem");
+            None
+        }
+    };
+    let reg = Registrations::new(
+        address,
+        Duration::from_secs(cfg.file.bindings.max_lifetime),
+        cfg.file.bindings.max_entries,
+    );
     let mut ha = HomeAgent {
         cfg,
         status,
         tunnel,
         tun,
         guard,
-        routed: HashMap::new(),
+        tunnels: HashMap::new(),
+        routed: HashSet::new(),
+        mobile: HashSet::new(),
+        reg,
+        authority,
+        _icmp_filter: icmp_filter,
         table,
         dhcp,
         pool,
@@ -152,6 +202,7 @@ pub(crate) async fn run_daemon(
     let mut buf = vec![0u8; 65536];
     let signal = loop {
         let deadline = ha.dhcp.poll_timeout();
+        let reg_deadline = ha.reg.poll_timeout();
         tokio::select! {
             sig = &mut shutdown => break sig,
             ev = events.recv() => match ev {
@@ -162,6 +213,19 @@ pub(crate) async fn run_daemon(
                 Some(d) => ha.on_tunnel_datagram(d).await,
                 None => anyhow::bail!("the tunnel task stopped"),
             },
+            p = payloads.recv() => match p {
+                Some(p) => ha.on_payload(&p).await,
+                None => anyhow::bail!("the tunnel task stopped"),
+            },
+            () = async {
+                match reg_deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let out = ha.reg.handle_timeout(Instant::now());
+                ha.registration_output(out).await;
+            }
             r = ha.dhcp.recv(&mut buf) => match r {
                 Ok((n, from)) => {
                     let actions = ha.dhcp.on_server_datagram(Instant::now(), from, &buf[..n]).await;
@@ -199,6 +263,15 @@ impl HomeAgent {
             }
             Event::IkeSaReplaced { old, new, .. } => {
                 self.dhcp.ike_sa_replaced(old, new);
+                self.reg.ike_sa_replaced(old, new);
+                if self.mobile.remove(&old) {
+                    self.mobile.insert(new);
+                }
+                for v in self.tunnels.values_mut() {
+                    for e in v.iter_mut().filter(|e| e.1 == old) {
+                        e.1 = new;
+                    }
+                }
                 if let Some(pool) = self.pool.as_mut() {
                     pool.replaced(old, new);
                 }
@@ -206,6 +279,7 @@ impl HomeAgent {
             Event::IkeSaDeleted { sa, .. } => {
                 let actions = self.dhcp.ike_sa_down(now, sa).await;
                 self.act(actions).await;
+                self.mobile.remove(&sa);
                 let id = self.identities.remove(&sa);
                 if let (Some(pool), Some(id)) = (self.pool.as_mut(), id)
                     && let Some(a) = pool.release(sa)
@@ -257,16 +331,85 @@ impl HomeAgent {
             Event::ChildSaEstablished(c) => {
                 let hoa = tunnel::convert::host_addr(&c.remote_ts)
                     .filter(|a| self.cfg.file.home_link.prefix.contains(*a));
-                if let (Mode::Tunnel, Some(hoa)) = (c.mode, hoa) {
-                    self.route(hoa, c.spi_in).await;
+                self.reg.child_up(&c);
+                match (c.mode, hoa) {
+                    (Mode::Tunnel, Some(hoa)) => {
+                        self.tunnels
+                            .entry(hoa)
+                            .or_default()
+                            .push((c.spi_in, c.ike_sa));
+                        self.update_forwarding(hoa).await;
+                    }
+                    (Mode::Transport, Some(hoa)) => {
+                        self.mobile.insert(c.ike_sa);
+                        self.update_forwarding(hoa).await;
+                    }
+                    _ => {}
                 }
             }
-            Event::ChildSaDeleted { spi_in, .. } => self.unroute(spi_in).await,
+            Event::ChildSaDeleted { spi_in, .. } => {
+                self.reg.child_down(spi_in);
+                let hoa = self
+                    .tunnels
+                    .iter()
+                    .find(|(_, v)| v.iter().any(|(s, _)| *s == spi_in))
+                    .map(|(a, _)| *a);
+                if let Some(hoa) = hoa {
+                    if let Some(v) = self.tunnels.get_mut(&hoa) {
+                        v.retain(|(s, _)| *s != spi_in);
+                        if v.is_empty() {
+                            self.tunnels.remove(&hoa);
+                        }
+                    }
+                    self.update_forwarding(hoa).await;
+                }
+            }
             Event::ChildSaFailed { sa, reason, .. } => {
                 let identity = self.identities.get(&sa).map_or("-", String::as_str);
                 warn!(sa = %sa, %identity, %reason, "Quick Mode refused or failed");
             }
             other => tracing::debug!(event = ?other, "event"),
+        }
+    }
+
+    /// A transport-mode payload out of the tunnel (a Binding Update).
+    async fn on_payload(&mut self, p: &tunnel::LocalPayload) {
+        let identity = self.identities.get(&p.ike_sa).cloned().unwrap_or_default();
+        let authority = &self.authority;
+        let out = self
+            .reg
+            .on_payload(Instant::now(), p, &identity, |id, hoa| {
+                authority.holds_str(id, Instant::now()).contains(&hoa)
+            });
+        self.registration_output(out).await;
+    }
+
+    async fn registration_output(&mut self, out: crate::registration::Output) {
+        for packet in out.packets {
+            if self.tunnel.send_packet(packet).await.is_err() {
+                warn!("the tunnel task stopped");
+            }
+        }
+        for hoa in out.forward.into_iter().chain(out.stop) {
+            self.update_forwarding(hoa).await;
+        }
+    }
+
+    /// Routes `hoa` into the tunnel (with proxy NDP on the home link) exactly when a
+    /// tunnel-mode SA carries it and, for a Mobile IPv6 node, a binding exists (RFC 6275
+    /// §10.4.1: the home agent intercepts for a home address it has a binding for).
+    async fn update_forwarding(&mut self, hoa: Ipv6Addr) {
+        let sas = self
+            .tunnels
+            .get(&hoa)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mobile = sas.iter().any(|(_, ike)| self.mobile.contains(ike));
+        let want = !sas.is_empty() && (!mobile || self.reg.has_binding(hoa));
+        match (want, self.routed.contains(&hoa)) {
+            (true, false) => self.route(hoa).await,
+            (false, true) => self.unroute(hoa).await,
+            _ => {}
         }
     }
 
@@ -318,12 +461,8 @@ impl HomeAgent {
         }
     }
 
-    async fn route(&mut self, hoa: Ipv6Addr, spi_in: u32) {
-        let spis = self.routed.entry(hoa).or_default();
-        spis.push(spi_in);
-        if spis.len() > 1 {
-            return;
-        }
+    async fn route(&mut self, hoa: Ipv6Addr) {
+        self.routed.insert(hoa);
         let route = Route::new(hoa, 128, self.tun.ifindex);
         if let Err(e) = self.guard.add_route(&route).await {
             warn!(home_address = %hoa, error = %e, "routing the home address into the tunnel failed");
@@ -335,20 +474,7 @@ impl HomeAgent {
         info!(home_address = %hoa, "home address reachable through the tunnel");
     }
 
-    async fn unroute(&mut self, spi_in: u32) {
-        let Some(hoa) = self
-            .routed
-            .iter()
-            .find(|(_, s)| s.contains(&spi_in))
-            .map(|(a, _)| *a)
-        else {
-            return;
-        };
-        let spis = self.routed.entry(hoa).or_default();
-        spis.retain(|s| *s != spi_in);
-        if !spis.is_empty() {
-            return;
-        }
+    async fn unroute(&mut self, hoa: Ipv6Addr) {
         self.routed.remove(&hoa);
         let _ = self
             .guard
@@ -371,7 +497,7 @@ impl HomeAgent {
         };
         let status = {
             let table = lock(&self.table);
-            build_status(&self.cfg, &snap, &table, self.dhcp.counters())
+            build_status(&self.cfg, &snap, &table, self.dhcp.counters(), &self.reg)
         };
         if let Ok(mut s) = self.status.lock() {
             *s = status;
@@ -396,6 +522,7 @@ fn build_status(
     snap: &Snapshot,
     table: &home_addresses::HomeAddresses,
     relay: &dhcp6_relay::Counters,
+    reg: &Registrations,
 ) -> Status {
     let now = Instant::now();
     let prefix = cfg.file.home_link.prefix;
@@ -445,6 +572,7 @@ fn build_status(
     peers.sort_by(|a, b| a.identity.cmp(&b.identity));
     let c = &snap.ike_counters;
     let l = &snap.local;
+    let r = reg.counters();
     let mut counters = BTreeMap::new();
     for (k, v) in [
         ("ike_received", c.received),
@@ -464,6 +592,14 @@ fn build_status(
         ("dhcpv6_dropped_tunnel_queue_full", l.dropped_queue_full),
         ("dhcpv6_dropped_tunnel_malformed", l.dropped_malformed),
         ("dhcpv6_dropped_no_tunnel_sa", l.send_no_sa),
+        ("mh_payloads", l.payloads_delivered),
+        ("mh_captured_ignored", l.captured_ignored),
+        ("bu_accepted", r.bu_accepted),
+        ("bu_refused", r.bu_refused),
+        ("bu_dropped", r.bu_dropped),
+        ("mh_malformed", r.mh_malformed),
+        ("brr_sent", r.brr_sent),
+        ("bindings_expired", r.expired),
     ] {
         counters.insert(k.to_owned(), v);
     }
@@ -480,7 +616,23 @@ fn build_status(
     }
     counters.insert("esp_packets_in".into(), pin);
     counters.insert("esp_packets_out".into(), pout);
-    Status { peers, counters }
+    let mut bindings: Vec<BindingStatus> = reg
+        .bindings()
+        .map(|b| BindingStatus {
+            home_address: b.home_address,
+            care_of_address: b.care_of_address,
+            identity: b.identity.clone(),
+            lifetime_left: b.lifetime_left(now).as_secs(),
+            lifetime: b.lifetime.as_secs(),
+            sequence: b.sequence,
+        })
+        .collect();
+    bindings.sort_by_key(|b| b.home_address);
+    Status {
+        peers,
+        bindings,
+        counters,
+    }
 }
 
 /// Orderly teardown after the shutdown signal: Delete notifications to every peer, then

@@ -8,6 +8,9 @@
 //!                            "remote_ts": "2001:db8:1::1000/128", "protocol": "esp",
 //!                            "spi_in": "0x0e5d0c11", "spi_out": "0xc3b1a2f0",
 //!                            "proposal": "aes128gcm16"}]}],
+//!  "bindings": [{"home_address": "2001:db8:1::1000", "care_of_address": "2001:db8:ff::2",
+//!                "identity": "mn1@example.com", "lifetime_left": 412, "lifetime": 420,
+//!                "sequence": 17}],
 //!  "counters": {"ike_sa_established": 1}}
 //! ```
 //!
@@ -58,11 +61,31 @@ pub(crate) struct PeerStatus {
     pub(crate) child_sas: Vec<ChildSaStatus>,
 }
 
+/// One binding cache entry (RFC 6275 §9.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BindingStatus {
+    /// The home address.
+    pub(crate) home_address: Ipv6Addr,
+    /// Where its traffic goes.
+    pub(crate) care_of_address: Ipv6Addr,
+    /// The IKE identity that registered it.
+    pub(crate) identity: String,
+    /// Seconds until it expires.
+    pub(crate) lifetime_left: u64,
+    /// The granted lifetime, seconds.
+    pub(crate) lifetime: u64,
+    /// Sequence number of the last accepted Binding Update.
+    pub(crate) sequence: u16,
+}
+
 /// The answer to `status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Status {
     /// Connected mobile nodes.
     pub(crate) peers: Vec<PeerStatus>,
+    /// The binding cache.
+    #[serde(default)]
+    pub(crate) bindings: Vec<BindingStatus>,
     /// Named event counts.
     pub(crate) counters: BTreeMap<String, u64>,
 }
@@ -87,6 +110,21 @@ impl Status {
                 or_dash(p.address_source.map(AddressSource::as_str))
             );
             write_child_sas(&mut out, 4, &p.child_sas);
+        }
+        if !self.bindings.is_empty() {
+            let _ = writeln!(out, "  bindings");
+            for b in &self.bindings {
+                let _ = writeln!(
+                    out,
+                    "    {} -> {} ({}, {} s of {} s left, sequence {})",
+                    b.home_address,
+                    b.care_of_address,
+                    b.identity,
+                    b.lifetime_left,
+                    b.lifetime,
+                    b.sequence
+                );
+            }
         }
         if self.counters.is_empty() {
             let _ = writeln!(out, "  counters: none yet");
@@ -113,7 +151,7 @@ mod tests {
         let s = Status::default();
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
-            json!({"peers": [], "counters": {}})
+            json!({"peers": [], "bindings": [], "counters": {}})
         );
         let mut s = Status::default();
         s.peers.push(PeerStatus {

@@ -67,6 +67,10 @@ pub(crate) struct File {
     /// back to Mode Config and `dhcpv6` fails (and retries).
     #[serde(default = "default_dhcpv6_timeout")]
     pub(crate) dhcpv6_timeout: u64,
+    /// The binding lifetime asked for in Binding Updates, seconds (issue 5; the home agent may
+    /// grant less).
+    #[serde(default = "default_binding_lifetime")]
+    pub(crate) binding_lifetime: u64,
     /// Where the node keeps state across restarts: the DHCPv6 DUID (`duid`) and the last
     /// leased address (`lease`). Created (mode 0700) when missing, by `auto` and `dhcpv6`.
     #[serde(default = "default_state_dir")]
@@ -95,6 +99,9 @@ impl AddressSourceMode {
 
 fn default_dhcpv6_timeout() -> u64 {
     DEFAULT_DHCPV6_TIMEOUT
+}
+fn default_binding_lifetime() -> u64 {
+    420
 }
 fn default_state_dir() -> PathBuf {
     PathBuf::from(DEFAULT_STATE_DIR)
@@ -158,6 +165,10 @@ impl Config {
                 ));
             }
             (_, None) => {}
+        }
+        // RFC 6275 §6.1.7: 16 bits of 4-second units.
+        if !(4..=65535 * 4).contains(&file.binding_lifetime) {
+            return Err(v.error("binding_lifetime", "must be 4 to 262140 seconds"));
         }
         if file.dhcpv6_timeout == 0 {
             return Err(v.error("dhcpv6_timeout", "must be at least 1 second"));

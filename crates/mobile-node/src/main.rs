@@ -9,6 +9,7 @@
 
 mod bootstrap;
 mod config;
+mod registration;
 mod runtime;
 mod state;
 mod status;

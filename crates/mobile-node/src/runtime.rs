@@ -9,9 +9,16 @@
 //! port 546 comes here instead of the TUN device: it is the DHCPv6 server's answers, relayed
 //! by the home agent (draft §3.2).
 //!
-//! On SIGTERM: with a DHCPv6 lease, Release goes through the tunnel and the node waits for
-//! the Reply for up to a second; then Delete notifications for the child and IKE SAs, and the
-//! address, routes and TUN device are removed.
+//! Once ready with the RFC 3776 transport-mode SA, the node registers with its home agent
+//! ([`crate::registration`], RFC 6275 §11.7.1): Binding Updates leave as whole packets (Home
+//! Address option, then ESP) and the Binding Acknowledgement, whose type 2 Routing header the
+//! kernel would drop, is read from the care-of address's interface before it does; an
+//! nftables rule keeps the kernel from answering it with ICMPv6 Parameter Problem.
+//!
+//! On SIGTERM: the node deregisters (waiting up to a second and a half for the
+//! acknowledgement); with a DHCPv6 lease, Release goes through the tunnel and the node waits
+//! for the Reply for up to a second; then Delete notifications for the child and IKE SAs, and
+//! the address, routes and TUN device are removed.
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -21,20 +28,26 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use ikev1::crypto::{Rng as _, SystemRng};
 use ikev1::{Engine, Event};
+use netio::nft::NftTable;
 use netio::{AddressOptions, NetConfigGuard, Netlink, Route};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use tunnel::{Handle, LocalDatagram, LocalUdp, TunInfo, TunnelConfig};
+use tunnel::{Handle, LocalDatagram, LocalPayload, LocalUdp, TunInfo, TunnelConfig};
 
 use crate::bootstrap::{Action, Bootstrap, RELEASE_WAIT, Settings, SharedRng};
 use crate::config::{AddressSourceMode, Config};
+use crate::registration::Registration;
 use crate::state::StateDir;
-use crate::status::{State, Status};
+use crate::status::{AddressSource, State, Status};
 
 /// The TUN device of the mobile node.
 const TUN_NAME: &str = "mip6mn0";
 /// Its MTU: room for the outer IPv6 header, UDP, ESP and the ICV below a 1500-byte link.
 const TUN_MTU: u16 = 1400;
+/// Routing header: the first extension header of a Binding Acknowledgement.
+const ROUTING: u8 = 43;
+/// How long shutdown waits for the deregistration's acknowledgement.
+const DEREGISTRATION_WAIT: Duration = Duration::from_millis(1500);
 
 /// The address the kernel would use to reach `ha`.
 fn source_for(ha: Ipv6Addr) -> anyhow::Result<Ipv6Addr> {
@@ -56,6 +69,20 @@ struct Node {
     home_agent: Ipv6Addr,
     state_dir: Option<StateDir>,
     bootstrap: Bootstrap,
+    /// The home registration, while the node has a home address with the RFC 3776 SAs.
+    registration: Option<Registration>,
+    rng: SharedRng,
+    /// `binding_lifetime`.
+    binding_lifetime: Duration,
+    /// Drops the kernel's ICMPv6 errors about our Binding Acknowledgements while we live.
+    _icmp_filter: Option<NftTable>,
+}
+
+/// The receivers of the tunnel task's outputs.
+struct Inputs {
+    events: mpsc::UnboundedReceiver<Event>,
+    local: mpsc::Receiver<LocalDatagram>,
+    payloads: mpsc::Receiver<LocalPayload>,
 }
 
 /// Runs the mobile node until `shutdown` resolves, then tears down.
@@ -99,6 +126,14 @@ pub(crate) async fn run_daemon(
     };
 
     let nl = Netlink::new().context("netlink")?;
+    let coa_ifindex = nl
+        .addresses(None)
+        .await
+        .context("listing addresses")?
+        .into_iter()
+        .find(|a| a.address == coa)
+        .map(|a| a.ifindex)
+        .with_context(|| format!("care-of address {coa} is not configured on any interface"))?;
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -119,13 +154,33 @@ pub(crate) async fn run_daemon(
         } else {
             Vec::new()
         },
+        mh_capture: Some((coa_ifindex, ROUTING)),
     };
     let tunnel::Tunnel {
         handle: tunnel,
-        mut events,
-        mut local,
+        events,
+        local,
+        payloads,
         tun,
     } = tunnel::spawn(engine, tcfg, &nl).await?;
+    let mut inputs = Inputs {
+        events,
+        local,
+        payloads,
+    };
+    let ha = cfg.file.home_agent;
+    let icmp_filter = match NftTable::create(
+        "mip6_mn",
+        &[format!(
+            "ip6 daddr {ha} icmpv6 type parameter-problem counter drop"
+        )],
+    ) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!(error = %e, "the kernel will answer Binding Acknowledgements with ICMPv6 Parameter Problem");
+            None
+        }
+    };
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
     let mut node = Node {
@@ -136,7 +191,11 @@ pub(crate) async fn run_daemon(
         coa,
         home_agent: cfg.file.home_agent,
         state_dir,
-        bootstrap: Bootstrap::new(settings, rng),
+        bootstrap: Bootstrap::new(settings, rng.clone()),
+        registration: None,
+        rng,
+        binding_lifetime: Duration::from_secs(cfg.file.binding_lifetime),
+        _icmp_filter: icmp_filter,
     };
     node.update(|s| s.care_of_address = Some(coa));
     node.bootstrap.start(Instant::now());
@@ -145,12 +204,38 @@ pub(crate) async fn run_daemon(
     let signal = loop {
         tokio::select! {
             sig = &mut shutdown => break sig,
-            more = node.next_input(&mut events, &mut local) => more?,
+            more = node.next_input(&mut inputs) => more?,
         }
         node.drive().await;
     };
     info!(signal, "shutting down");
     node.update(|s| s.state = State::Stopping);
+    // RFC 6275 §11.7.1: deregister before the SAs that protect it go.
+    if node
+        .registration
+        .as_mut()
+        .is_some_and(|r| r.deregister(Instant::now()))
+    {
+        node.drive().await;
+        let limit = tokio::time::sleep(DEREGISTRATION_WAIT);
+        tokio::pin!(limit);
+        while node
+            .registration
+            .as_ref()
+            .is_some_and(Registration::deregistering)
+        {
+            tokio::select! {
+                () = &mut limit => break,
+                more = node.next_input(&mut inputs) => {
+                    if let Err(e) = more {
+                        warn!(error = %e, "during deregistration");
+                        break;
+                    }
+                }
+            }
+            node.drive().await;
+        }
+    }
     if node.bootstrap.shutdown(Instant::now()) {
         node.drive().await;
         // The bootstrap gives up after RELEASE_WAIT; this bound is only a safety net.
@@ -159,7 +244,7 @@ pub(crate) async fn run_daemon(
         while !node.bootstrap.is_stopped() {
             tokio::select! {
                 () = &mut limit => break,
-                more = node.next_input(&mut events, &mut local) => {
+                more = node.next_input(&mut inputs) => {
                     if let Err(e) = more {
                         warn!(error = %e, "during Release");
                         break;
@@ -181,18 +266,34 @@ impl Node {
 
     /// Waits for the next input of the bootstrap (an engine event, a DHCPv6 datagram or its
     /// timer) and hands it over.
-    async fn next_input(
-        &mut self,
-        events: &mut mpsc::UnboundedReceiver<Event>,
-        local: &mut mpsc::Receiver<LocalDatagram>,
-    ) -> anyhow::Result<()> {
+    async fn next_input(&mut self, inputs: &mut Inputs) -> anyhow::Result<()> {
         let deadline = self.bootstrap.poll_timeout();
+        let reg_deadline = self
+            .registration
+            .as_ref()
+            .and_then(Registration::poll_timeout);
         tokio::select! {
-            ev = events.recv() => {
+            p = inputs.payloads.recv() => {
+                let p = p.context("the tunnel task stopped")?;
+                if let Some(r) = self.registration.as_mut() {
+                    r.on_payload(Instant::now(), &p);
+                }
+            }
+            () = async {
+                match reg_deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some(r) = self.registration.as_mut() {
+                    r.handle_timeout(Instant::now());
+                }
+            }
+            ev = inputs.events.recv() => {
                 let ev = ev.context("the tunnel task stopped")?;
                 self.bootstrap.handle_ike_event(Instant::now(), &ev);
             }
-            d = local.recv() => {
+            d = inputs.local.recv() => {
                 let d = d.context("the tunnel task stopped")?;
                 self.bootstrap.handle_datagram(Instant::now(), d.ike_sa, d.src, &d.payload);
             }
@@ -206,12 +307,25 @@ impl Node {
         Ok(())
     }
 
-    /// Carries out the bootstrap's actions, feeding results back, then updates the status.
+    /// Carries out the bootstrap's actions, feeding results back, sends the Binding Updates
+    /// due, then updates the status.
     async fn drive(&mut self) {
         while let Some(action) = self.bootstrap.poll_action() {
             self.execute(action).await;
         }
-        self.update(|s| self.bootstrap.report(s));
+        let now = Instant::now();
+        if let Some(r) = self.registration.as_mut() {
+            for packet in r.poll(now) {
+                if let Err(e) = self.tunnel.send_packet(packet).await {
+                    warn!(error = %e, "Binding Update not sent");
+                }
+            }
+        }
+        let binding = self.registration.as_ref().map(|r| r.status(now));
+        self.update(|s| {
+            self.bootstrap.report(s);
+            s.binding = binding;
+        });
     }
 
     async fn execute(&mut self, action: Action) {
@@ -284,7 +398,11 @@ impl Node {
                 let r = self.install(address).await;
                 self.bootstrap.address_installed(Instant::now(), r);
             }
-            Action::RemoveAddress { address } => self.remove(address).await,
+            Action::RemoveAddress { address } => {
+                // The binding goes with the address (and with the SAs that protected it).
+                self.registration = None;
+                self.remove(address).await;
+            }
             Action::PersistLease { address } => {
                 if let Some(dir) = &self.state_dir
                     && let Err(e) = dir.save_lease(address)
@@ -301,8 +419,28 @@ impl Node {
                 total,
             } => {
                 info!(home_address = %address, source = ?source, total_ms = total.as_millis(), "ready");
+                // Static mode has no transport-mode SA to register over (issue 3).
+                if source != AddressSource::Static {
+                    let mut seq = [0u8; 2];
+                    {
+                        let mut f = self
+                            .rng
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        f(&mut seq);
+                    }
+                    self.registration = Some(Registration::start(
+                        Instant::now(),
+                        address,
+                        self.home_agent,
+                        self.coa,
+                        u16::from_be_bytes(seq),
+                        self.binding_lifetime,
+                    ));
+                }
             }
             Action::Failed { reason, retry_in } => {
+                self.registration = None;
                 // The bootstrap has logged it.
                 debug!(%reason, ?retry_in, "attempt failed");
             }

@@ -127,6 +127,25 @@ pub(crate) struct Status {
     /// Why the last attempt failed (issue 4); absent in an older daemon's answer.
     #[serde(default)]
     pub(crate) last_error: Option<String>,
+    /// The home registration (issue 5): null without one.
+    #[serde(default)]
+    pub(crate) binding: Option<BindingStatus>,
+}
+
+/// The node's binding at its home agent (RFC 6275 §11.7.1), as its binding update list sees
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BindingStatus {
+    /// `registering`, `registered`, `refreshing`, `deregistering` or `idle`.
+    pub(crate) state: String,
+    /// The care-of address registered or being registered.
+    pub(crate) care_of_address: Option<Ipv6Addr>,
+    /// Seconds left of the binding, when there is one.
+    pub(crate) lifetime_left: Option<u64>,
+    /// Sequence number of the last Binding Update sent.
+    pub(crate) sequence: Option<u16>,
+    /// Status of the last Binding Acknowledgement, with its name.
+    pub(crate) last_status: Option<String>,
 }
 
 impl Status {
@@ -142,6 +161,7 @@ impl Status {
             child_sas: Vec::new(),
             timings_ms: Timings::default(),
             last_error: None,
+            binding: None,
         }
     }
 
@@ -178,6 +198,17 @@ impl Status {
             or_dash(t.rfc3776_sas),
             or_dash(t.total)
         );
+        if let Some(b) = &self.binding {
+            let _ = writeln!(
+                out,
+                "  binding          {}, care-of {}, {} s left, sequence {}, last status {}",
+                b.state,
+                or_dash(b.care_of_address),
+                or_dash(b.lifetime_left),
+                or_dash(b.sequence),
+                or_dash(b.last_status.as_deref())
+            );
+        }
         if let Some(e) = &self.last_error {
             let _ = writeln!(out, "  last error       {e}");
         }
@@ -208,7 +239,8 @@ mod tests {
                 "child_sas": [],
                 "timings_ms": {"phase1": null, "initial_tunnel": null, "address": null,
                                "rfc3776_sas": null, "total": null},
-                "last_error": null
+                "last_error": null,
+                "binding": null
             })
         );
         let back: Status = serde_json::from_value(v).unwrap();

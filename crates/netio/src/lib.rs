@@ -47,6 +47,7 @@
 mod error;
 mod guard;
 mod netlink;
+pub mod nft;
 mod packet;
 mod socket;
 mod sys;
@@ -57,5 +58,5 @@ pub use error::{Error, Result};
 pub use guard::NetConfigGuard;
 pub use netlink::{AddressEntry, AddressOptions, Link, LinkInfo, Netlink, Route, RouteEntry};
 pub use packet::PacketSocket;
-pub use socket::{EspSocket, IPPROTO_ESP, IkeSocket, MAX_BATCH, RecvMeta, Transmit};
+pub use socket::{EspSocket, IPPROTO_ESP, IkeSocket, MAX_BATCH, RawIpSocket, RecvMeta, Transmit};
 pub use tun::{TUN_HEADROOM, Tun, TunConfig, TunRecvBatch, TunSendBatch};

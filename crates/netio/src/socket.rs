@@ -397,3 +397,35 @@ impl EspSocket {
         self.inner.send_batch(msgs).await
     }
 }
+
+/// A raw IPv6 socket that sends whole IPv6 packets (`IPPROTO_RAW`, which implies
+/// `IPV6_HDRINCL`, `man 7 raw`): for packets whose extension headers the kernel would not build
+/// itself, such as transport-mode ESP behind a Home Address destination option (RFC 6275 §6.3)
+/// or a type 2 Routing header (§6.4). Send only; it receives nothing.
+#[derive(Debug)]
+pub struct RawIpSocket {
+    inner: Dgram,
+}
+
+impl RawIpSocket {
+    /// Opens the socket (needs `CAP_NET_RAW`).
+    pub fn open() -> Result<Self> {
+        let what = "raw IPv6 socket (IPPROTO_RAW)";
+        let sock = Socket::new(
+            Domain::IPV6,
+            Type::RAW,
+            Some(Protocol::from(libc::IPPROTO_RAW)),
+        )
+        .map_err(|e| Error::io("open", what, e))?;
+        Ok(Self {
+            inner: Dgram::new(sock, what)?,
+        })
+    }
+
+    /// Sends `packet`, which starts with its IPv6 header; `dst` (the header's destination)
+    /// decides the route.
+    pub async fn send(&self, packet: &[u8], dst: Ipv6Addr) -> io::Result<usize> {
+        let dst = SocketAddrV6::new(dst, 0, 0, 0);
+        self.inner.send(packet, &dst, None, None).await
+    }
+}

@@ -7,7 +7,8 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::Duration;
 
 use common::{A1, A2, B1, VethPair, ifindex};
-use netio::{EspSocket, IkeSocket, PacketSocket, RecvMeta, Transmit};
+use netio::nft::NftTable;
+use netio::{EspSocket, IkeSocket, PacketSocket, RawIpSocket, RecvMeta, Transmit};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(5);
@@ -278,5 +279,58 @@ fn packet_socket_sees_ipv6_header() {
         assert_eq!(&buf[8..24], &ip(B1).octets());
         assert_eq!(&buf[24..40], &ip(A1).octets());
         assert_eq!(&buf[40..44], &[0, 0, 0, 9]);
+    });
+}
+
+/// A packet with a Home Address option (RFC 6275 §6.3), sent whole through the raw IPv6
+/// socket: the packet socket sees it although the kernel drops it, and the kernel's ICMPv6
+/// Parameter Problem about the option is dropped by the daemon's nftables rule (counted),
+/// which goes away with the table.
+#[test]
+fn home_address_option_captured_and_its_parameter_problem_dropped() {
+    let lab = VethPair::new("hao");
+    let (a, b) = (&lab.a, &lab.b);
+    let va = ifindex(a, "va");
+    a.run(|| async move {
+        let reader = PacketSocket::open(va, 60).unwrap();
+        let table = NftTable::create(
+            "nio_hao_test",
+            &["icmpv6 type parameter-problem icmpv6 code 2 counter drop".to_owned()],
+        )
+        .unwrap();
+        b.enter().unwrap();
+        let tx = RawIpSocket::open().unwrap();
+        let mut p = vec![0x60, 0, 0, 0, 0, 32, 60, 64];
+        p.extend_from_slice(&ip(B1).octets());
+        p.extend_from_slice(&ip(A1).octets());
+        // Destination Options: next header ESP, 24 octets; PadN(2) so that the option sits
+        // at 8n+6; Home Address option 201, 16 octets.
+        p.extend_from_slice(&[50, 2, 1, 2, 0, 0, 201, 16]);
+        p.extend_from_slice(&ip("2001:db8:1::100").octets());
+        p.extend_from_slice(&[0, 0, 0, 9, 0, 0, 0, 1]);
+        assert_eq!(tx.send(&p, ip(A1)).await.unwrap(), p.len());
+        let mut buf = [0u8; 2048];
+        let n = timeout(T, reader.recv(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf[..n], &p[..]);
+        a.enter().unwrap();
+        let mut dropped = false;
+        for _ in 0..50 {
+            let out = std::process::Command::new(netio::nft::NFT)
+                .args(["list", "table", "ip6", "nio_hao_test"])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("counter packets 1 ") {
+                dropped = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(dropped, "the Parameter Problem was not dropped by the rule");
+        drop(table);
+        let out = std::process::Command::new(netio::nft::NFT)
+            .args(["list", "table", "ip6", "nio_hao_test"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the table outlived its owner");
     });
 }

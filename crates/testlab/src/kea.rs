@@ -303,7 +303,7 @@ fn kea_conf(o: &KeaOptions, dir: &Path, leases: &Path) -> String {
 
 /// Whether the process `pid` (through its network namespace's `/proc/<pid>/net/udp6`) has a UDP
 /// socket bound to `[addr]:port`.
-fn listening_udp6(pid: u32, addr: Ipv6Addr, port: u16) -> bool {
+pub(crate) fn listening_udp6(pid: u32, addr: Ipv6Addr, port: u16) -> bool {
     let Ok(table) = fs::read_to_string(format!("/proc/{pid}/net/udp6")) else {
         return false;
     };

@@ -1,9 +1,9 @@
 //! The network-namespace lab of the interop tests: three namespaces joined by veth links, and
-//! helpers that run strongSwan's charon and ISC Kea inside them.
+//! helpers that run strongSwan's charon, ISC Kea and FreeRADIUS inside them.
 //!
 //! Everything needs root and real tools (`ip`, `unshare`, `setpriv`, charon with
-//! kernel-libipsec, Kea; `scripts/install-deps.sh` installs them). Nothing is skipped: a missing
-//! tool or missing privileges is an error whose message says what to install.
+//! kernel-libipsec, Kea, FreeRADIUS; `scripts/install-deps.sh` installs them). Nothing is
+//! skipped: a missing tool or missing privileges is an error whose message says what to install.
 //!
 //! # Topology
 //!
@@ -162,8 +162,28 @@
 //! assert!(kea.leases()?.is_empty());
 //! # Ok(()) }
 //! ```
+//!
+//! # FreeRADIUS
+//!
+//! [`FreeRadius::start`] writes a minimal FreeRADIUS 3.2 configuration into its instance
+//! directory (a client entry with the shared secret for the home agent's `2001:db8:1::1`, a
+//! `users` file with `Cleartext-Password`s so PAP and CHAP both verify, a `detail` log of every
+//! request, Debian's 1 s `reject_delay`), starts `freeradius -f` in the dhcp namespace and waits
+//! until it listens on UDP 1812 of `2001:db8:1::2`. [`FreeRadius::requests`] reads the detail
+//! log back ([`RadiusRequestRecord`]), e.g. to check that a request carried CHAP-Password and no
+//! User-Password.
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! use testlab::{FreeRadius, FreeRadiusOptions, Lab};
+//! let lab = Lab::new("radius_example")?;
+//! let radius = FreeRadius::start(&lab, FreeRadiusOptions::new("secret").user("mn", "pw"))?;
+//! assert!(radius.requests()?.is_empty());
+//! # Ok(()) }
+//! ```
 
 mod charon;
+mod freeradius;
 mod kea;
 mod lab;
 mod proc;
@@ -171,6 +191,9 @@ mod sa;
 mod util;
 
 pub use charon::{CHARON_BIN, Charon, CharonOptions, DEFAULT_PLUGINS, PLUGIN_DIR, SWANCTL_BIN};
+pub use freeradius::{
+    FREERADIUS_BIN, FreeRadius, FreeRadiusOptions, RADIUS_AUTH_PORT, RadiusRequestRecord,
+};
 pub use kea::{DHCP6_SERVER_PORT, KEA_DHCP6_BIN, Kea, KeaOptions, Lease6};
 pub use lab::{
     DEFAULT_ROOT, DHCP_IF, HA_HOME, HA_HOME_IF, HA_INET, HA_INET_IF, HOME_HOST, HOME_PREFIX,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use esp::{Direction, Esp, EspAction, PolicyAction, SaHandle, SpdEntry, Udp4500};
 use ikev1::{ChildSa, Engine, Event, IkeSaId};
-use netio::{EspSocket, IkeSocket, Netlink, Tun, TunConfig};
+use netio::{EspSocket, IkeSocket, Netlink, PacketSocket, RawIpSocket, Tun, TunConfig};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -42,6 +42,10 @@ pub struct TunnelConfig {
     pub tun_mtu: u16,
     /// Decapsulated UDP datagrams for the daemon instead of the TUN device.
     pub local_udp: Vec<LocalUdp>,
+    /// Read packets the kernel drops (RFC 6275 §6.3 Home Address option, §6.4 type 2 Routing
+    /// header) from this interface index, those whose first next header is the given one (60
+    /// at a home agent, 43 at a mobile node), and decapsulate them here.
+    pub mh_capture: Option<(u32, u8)>,
 }
 
 /// Which decapsulated datagrams go to the daemon ([`Tunnel::local`]): UDP to `port`, sent to
@@ -69,6 +73,30 @@ pub struct LocalDatagram {
     pub payload: Vec<u8>,
 }
 
+/// A transport-mode ESP payload (RFC 3776: the Mobility Header between the home address and the
+/// home agent), for the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalPayload {
+    /// The IKE SA of the child SA that carried it.
+    pub ike_sa: IkeSaId,
+    /// Our SPI of that child SA.
+    pub spi_in: u32,
+    /// The source as the upper layer sees it: the Home Address option's address if there
+    /// was one (RFC 6275 §9.3.1), else the IPv6 source.
+    pub src: Ipv6Addr,
+    /// The destination as the upper layer sees it: the type 2 Routing header's address if
+    /// there was one, else the IPv6 destination.
+    pub dst: Ipv6Addr,
+    /// The IPv6 source address (the care-of address when a Home Address option was there).
+    pub outer_src: Ipv6Addr,
+    /// Whether the packet carried a Home Address option or a type 2 Routing header.
+    pub mobile_ipv6: bool,
+    /// ESP's Next Header (135 for the Mobility Header).
+    pub next_header: u8,
+    /// The upper-layer header and data.
+    pub payload: Vec<u8>,
+}
+
 /// At most this many datagrams wait for the daemon; more are dropped and counted.
 const LOCAL_QUEUE: usize = 256;
 
@@ -85,6 +113,11 @@ pub struct LocalCounters {
     pub sent: u64,
     /// Not sent: no child SA (of the given IKE SA) covers the datagram.
     pub send_no_sa: u64,
+    /// Transport-mode payloads handed to the daemon.
+    pub payloads_delivered: u64,
+    /// Captured packets (Home Address option, type 2 Routing header) that were not ESP for
+    /// us, or did not parse.
+    pub captured_ignored: u64,
 }
 
 /// A job for the tunnel task.
@@ -98,6 +131,7 @@ enum Command {
         dst: SocketAddrV6,
         payload: Vec<u8>,
     },
+    SendPacket(Vec<u8>),
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -195,6 +229,16 @@ impl Handle {
             .map_err(|_| TunnelError::Stopped)
     }
 
+    /// Sends an IPv6 packet the daemon built (a Binding Update with its Home Address option, a
+    /// Binding Acknowledgement with its type 2 Routing header) through the SPD, like a packet
+    /// from the TUN device; transport-mode ESP keeps the extension headers in front.
+    pub async fn send_packet(&self, packet: Vec<u8>) -> Result<(), TunnelError> {
+        self.tx
+            .send(Command::SendPacket(packet))
+            .await
+            .map_err(|_| TunnelError::Stopped)
+    }
+
     /// What the tunnel holds.
     pub async fn snapshot(&self) -> Result<Snapshot, TunnelError> {
         let (tx, rx) = oneshot::channel();
@@ -232,11 +276,16 @@ struct Task {
     ike: IkeSocket,
     natt: IkeSocket,
     raw: EspSocket,
+    /// Sends whole packets (transport-mode ESP behind extension headers).
+    raw_ip: RawIpSocket,
+    /// Reads what the kernel drops (see [`TunnelConfig::mh_capture`]).
+    capture: Option<PacketSocket>,
     tun: Tun,
     installed: HashMap<(IkeSaId, u32), Installed>,
     installs: u64,
     events: mpsc::UnboundedSender<Event>,
     local: mpsc::Sender<LocalDatagram>,
+    payloads: mpsc::Sender<LocalPayload>,
     local_counters: LocalCounters,
     out: Vec<u8>,
     scratch: Vec<u8>,
@@ -251,6 +300,8 @@ pub struct Tunnel {
     pub events: mpsc::UnboundedReceiver<Event>,
     /// The datagrams [`TunnelConfig::local_udp`] names.
     pub local: mpsc::Receiver<LocalDatagram>,
+    /// Transport-mode ESP payloads (the Mobility Header of RFC 3776).
+    pub payloads: mpsc::Receiver<LocalPayload>,
     /// The TUN device.
     pub tun: TunInfo,
 }
@@ -265,6 +316,14 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
     let natt = IkeSocket::bind(SocketAddr::new(a, cfg.natt_port))
         .map_err(net(format!("UDP [{}]:{}", cfg.address, cfg.natt_port)))?;
     let raw = EspSocket::open(Some(cfg.address)).map_err(net("raw ESP socket".into()))?;
+    let raw_ip = RawIpSocket::open().map_err(net("raw IPv6 socket".into()))?;
+    let capture = match cfg.mh_capture {
+        Some((ifindex, nh)) => Some(
+            PacketSocket::open(ifindex, nh)
+                .map_err(net(format!("packet socket on interface {ifindex}")))?,
+        ),
+        None => None,
+    };
     let tun = Tun::create(&TunConfig::new(cfg.tun_name.clone(), cfg.tun_mtu), nl)
         .await
         .map_err(net(format!("TUN device {}", cfg.tun_name)))?;
@@ -275,6 +334,7 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (local_tx, local_rx) = mpsc::channel(LOCAL_QUEUE);
+    let (payload_tx, payload_rx) = mpsc::channel(LOCAL_QUEUE);
     let task = Task {
         engine,
         esp: Esp::new(),
@@ -282,11 +342,14 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         ike,
         natt,
         raw,
+        raw_ip,
+        capture,
         tun,
         installed: HashMap::new(),
         installs: 0,
         events: ev_tx,
         local: local_tx,
+        payloads: payload_tx,
         local_counters: LocalCounters::default(),
         out: Vec::with_capacity(2048),
         scratch: Vec::with_capacity(2048),
@@ -296,6 +359,7 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         handle: Handle { tx },
         events: ev_rx,
         local: local_rx,
+        payloads: payload_rx,
         tun: tun_info,
     })
 }
@@ -306,6 +370,7 @@ impl Task {
         let mut b4500 = vec![0u8; 65536];
         let mut braw = vec![0u8; 65536];
         let mut btun = vec![0u8; 65536];
+        let mut bcap = vec![0u8; 65536];
         let mut shutting_down: Option<(oneshot::Sender<()>, Instant)> = None;
         loop {
             self.flush().await;
@@ -327,7 +392,11 @@ impl Task {
                 Some((_, until)) => deadline.min(*until),
                 None => deadline,
             };
+            // IKE before ESP: a Quick Mode's last message and the first packet on the new SA
+            // can be ready together (the peer sends them back to back); the SA must be
+            // installed before that packet is opened.
             tokio::select! {
+                biased;
                 r = self.ike.recv(&mut b500) => match r {
                     Ok((n, from, local)) => {
                         self.engine.handle_datagram(Instant::now(), local, from, &b500[..n]);
@@ -339,8 +408,17 @@ impl Task {
                     Err(e) => warn!(error = %e, "UDP 4500 receive failed"),
                 },
                 r = self.raw.recv(&mut braw) => match r {
-                    Ok((n, src, _dst)) => self.inbound_esp(IpAddr::V6(src), n, &braw).await,
+                    Ok((n, src, dst)) => self.inbound_esp(src, dst, n, &braw).await,
                     Err(e) => warn!(error = %e, "raw ESP receive failed"),
+                },
+                r = async {
+                    match &self.capture {
+                        Some(c) => c.recv(&mut bcap).await,
+                        None => std::future::pending().await,
+                    }
+                } => match r {
+                    Ok(n) => self.captured(n, &bcap).await,
+                    Err(e) => warn!(error = %e, "packet socket receive failed"),
                 },
                 r = self.tun.recv(&mut btun) => match r {
                     Ok(n) => self.outbound(&btun[..n]).await,
@@ -351,6 +429,7 @@ impl Task {
                     Some(Command::SendUdp { via, src, dst, payload }) => {
                         self.send_udp(via, src, dst, &payload).await;
                     }
+                    Some(Command::SendPacket(packet)) => self.outbound(&packet).await,
                     Some(Command::Snapshot(reply)) => { let _ = reply.send(self.snapshot()); }
                     Some(Command::Shutdown(done)) => {
                         let now = Instant::now();
@@ -379,26 +458,110 @@ impl Task {
                 .engine
                 .handle_datagram(Instant::now(), local, from, data),
             Udp4500::Esp(esp_data) => {
-                let now = Instant::now();
-                let spi = esp::wire::spi(esp_data).unwrap_or(0);
-                let mut out = std::mem::take(&mut self.out);
-                let action = self.esp.decapsulate(now, from.ip(), esp_data, &mut out);
-                self.deliver(spi, action).await;
-                self.out = out;
+                if let IpAddr::V6(src) = from.ip() {
+                    let dst = match local.ip() {
+                        IpAddr::V6(a) => a,
+                        IpAddr::V4(_) => self.cfg.address,
+                    };
+                    let addrs = Addrs {
+                        src,
+                        dst,
+                        outer_src: src,
+                        mobile_ipv6: false,
+                    };
+                    self.open_esp(addrs, esp_data).await;
+                }
             }
             Udp4500::Keepalive => {}
             Udp4500::Invalid => debug!(%from, "dropped an invalid datagram on the NAT-T port"),
         }
     }
 
-    async fn inbound_esp(&mut self, src: IpAddr, n: usize, buf: &[u8]) {
-        let spi = esp::wire::spi(&buf[..n]).unwrap_or(0);
+    async fn inbound_esp(&mut self, src: Ipv6Addr, dst: Ipv6Addr, n: usize, buf: &[u8]) {
+        let addrs = Addrs {
+            src,
+            dst,
+            outer_src: src,
+            mobile_ipv6: false,
+        };
+        self.open_esp(addrs, &buf[..n]).await;
+    }
+
+    /// Decapsulates ESP (`data` from the SPI on) and hands the result on.
+    async fn open_esp(&mut self, addrs: Addrs, data: &[u8]) {
+        let spi = esp::wire::spi(data).unwrap_or(0);
         let mut out = std::mem::take(&mut self.out);
         let action = self
             .esp
-            .decapsulate(Instant::now(), src, &buf[..n], &mut out);
-        self.deliver(spi, action).await;
+            .decapsulate(Instant::now(), IpAddr::V6(addrs.src), data, &mut out);
+        if let EspAction::Transport(t) = &action {
+            self.deliver_payload(spi, addrs, t.next_header, t.payload);
+        } else {
+            self.deliver(spi, action).await;
+        }
         self.out = out;
+    }
+
+    /// A packet the kernel drops, read before it does: transport-mode ESP behind a Home
+    /// Address option or a type 2 Routing header (RFC 6275 §6.3, §6.4; RFC 3776 §3.1).
+    async fn captured(&mut self, n: usize, buf: &[u8]) {
+        let packet = &buf[..n];
+        let info = match esp::PacketInfo::parse(packet) {
+            Ok(i) if i.next_proto == esp::packet::proto::ESP && i.dst == self.cfg.address => i,
+            Ok(i) => {
+                self.local_counters.captured_ignored += 1;
+                if i.dst == self.cfg.address {
+                    // RFC 3776 §4: Mobile IPv6 signalling must come through ESP.
+                    warn!(src = %i.src, home_address = %i.sel_src, next_header = i.next_proto,
+                        "Mobile IPv6 packet without ESP; dropped");
+                }
+                return;
+            }
+            Err(e) => {
+                self.local_counters.captured_ignored += 1;
+                debug!(error = %e, "captured packet does not parse; dropped");
+                return;
+            }
+        };
+        let addrs = Addrs {
+            src: info.sel_src,
+            dst: info.sel_dst,
+            outer_src: info.src,
+            mobile_ipv6: info.sel_src != info.src || info.sel_dst != info.dst,
+        };
+        self.open_esp(addrs, &packet[info.upper_offset..info.total_len])
+            .await;
+    }
+
+    fn deliver_payload(&mut self, spi: u32, addrs: Addrs, next_header: u8, payload: &[u8]) {
+        let Some(ike_sa) = self
+            .installed
+            .keys()
+            .find(|(_, s)| *s == spi)
+            .map(|(sa, _)| *sa)
+        else {
+            return;
+        };
+        let item = LocalPayload {
+            ike_sa,
+            spi_in: spi,
+            src: addrs.src,
+            dst: addrs.dst,
+            outer_src: addrs.outer_src,
+            mobile_ipv6: addrs.mobile_ipv6,
+            next_header,
+            payload: payload.to_vec(),
+        };
+        match self.payloads.try_send(item) {
+            Ok(()) => self.local_counters.payloads_delivered += 1,
+            Err(_) => {
+                self.local_counters.dropped_queue_full += 1;
+                debug!(
+                    spi = format_args!("{spi:08x}"),
+                    "daemon queue full; payload dropped"
+                );
+            }
+        }
     }
 
     /// Hands a decapsulated packet to the TUN device, or to the daemon when it is one of its
@@ -417,18 +580,18 @@ impl Task {
                     warn!(error = %e, "TUN write failed");
                 }
             }
-            EspAction::Transport(t) => debug!(
-                spi = format_args!("{:08x}", t.spi),
-                next = t.next_header,
-                "transport-mode payload (no consumer yet)"
-            ),
-            EspAction::Drop(_) | EspAction::Bypass(_) | EspAction::ToNetwork(_) => {}
+            // Transport payloads go to `deliver_payload` before this.
+            EspAction::Transport(_)
+            | EspAction::Drop(_)
+            | EspAction::Bypass(_)
+            | EspAction::ToNetwork(_) => {}
         }
     }
 
     async fn outbound(&mut self, packet: &[u8]) {
         let action = self.esp.encapsulate(Instant::now(), packet, &mut self.out);
-        Self::transmit(&self.natt, &self.raw, action).await;
+        let first_ext = packet.get(6).copied().unwrap_or(0);
+        Self::transmit(&self.natt, &self.raw, &self.raw_ip, first_ext, action).await;
     }
 
     /// The daemon's datagram: through a tunnel-mode child SA of `via` that covers it (the
@@ -476,25 +639,44 @@ impl Task {
         } else if via.is_none() {
             self.local_counters.send_no_sa += 1;
         }
-        Self::transmit(&self.natt, &self.raw, action).await;
+        Self::transmit(&self.natt, &self.raw, &self.raw_ip, 0, action).await;
         self.scratch = packet;
     }
 
     /// Sends what [`Esp::encapsulate`] produced (anything but an ESP packet is already
-    /// counted by the data plane).
-    async fn transmit(natt: &IkeSocket, raw: &EspSocket, action: EspAction<'_>) {
-        if let EspAction::ToNetwork(t) = action {
-            let r = if t.udp {
-                natt.send(t.data, t.src, t.dst).await
-            } else {
-                let (IpAddr::V6(s), IpAddr::V6(d)) = (t.src.ip(), t.dst.ip()) else {
-                    return;
-                };
-                raw.send(t.data, s, d).await
-            };
-            if let Err(e) = r {
-                debug!(error = %e, dst = %t.dst, "ESP send failed");
+    /// counted by the data plane). Transport-mode ESP behind extension headers (`first_ext` is
+    /// the type of the first one, from the inner packet's header) goes out whole through the
+    /// raw IPv6 socket, since the kernel would not build those headers.
+    async fn transmit(
+        natt: &IkeSocket,
+        raw: &EspSocket,
+        raw_ip: &RawIpSocket,
+        first_ext: u8,
+        action: EspAction<'_>,
+    ) {
+        let EspAction::ToNetwork(t) = action else {
+            return;
+        };
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (t.src.ip(), t.dst.ip()) else {
+            return;
+        };
+        let r = if !t.ext_headers.is_empty() {
+            if t.udp {
+                // RFC 3948 would put UDP between the extension headers and ESP; the
+                // pseudo-header rules of RFC 6275 for that case are not implemented.
+                return debug!(dst = %t.dst, "transport-mode ESP-in-UDP behind extension headers is not supported; dropped");
             }
+            match outer_packet(s, d, first_ext, t.ext_headers, t.data) {
+                Some(p) => raw_ip.send(&p, d).await,
+                None => return debug!(dst = %d, "packet too long; dropped"),
+            }
+        } else if t.udp {
+            natt.send(t.data, t.src, t.dst).await
+        } else {
+            raw.send(t.data, s, d).await
+        };
+        if let Err(e) = r {
+            debug!(error = %e, dst = %t.dst, "ESP send failed");
         }
     }
 
@@ -638,6 +820,36 @@ impl Task {
             local: self.local_counters,
         }
     }
+}
+
+/// Addresses of a received ESP packet, as the upper layer and the policy see them.
+#[derive(Clone, Copy, Debug)]
+struct Addrs {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    outer_src: Ipv6Addr,
+    mobile_ipv6: bool,
+}
+
+/// The IPv6 packet around transport-mode ESP and the extension headers in front of it.
+fn outer_packet(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    first_ext: u8,
+    ext: &[u8],
+    esp: &[u8],
+) -> Option<Vec<u8>> {
+    let plen = u16::try_from(ext.len() + esp.len()).ok()?;
+    let mut p = Vec::with_capacity(40 + usize::from(plen));
+    p.extend_from_slice(&[0x60, 0, 0, 0]);
+    p.extend_from_slice(&plen.to_be_bytes());
+    p.push(first_ext);
+    p.push(64);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(ext);
+    p.extend_from_slice(esp);
+    Some(p)
 }
 
 /// Whether a decapsulated packet is one of the daemon's datagrams (a cheap look at the

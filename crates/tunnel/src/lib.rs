@@ -9,6 +9,6 @@ pub mod convert;
 mod driver;
 
 pub use driver::{
-    ChildInfo, Handle, LocalCounters, LocalDatagram, LocalUdp, Snapshot, TunInfo, Tunnel,
-    TunnelConfig, TunnelError, spawn,
+    ChildInfo, Handle, LocalCounters, LocalDatagram, LocalPayload, LocalUdp, Snapshot, TunInfo,
+    Tunnel, TunnelConfig, TunnelError, spawn,
 };

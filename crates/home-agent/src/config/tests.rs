@@ -476,3 +476,25 @@ fn certificate_and_key_checked() {
         .ike(&cert_ike().replace("ha.example.com", "other.example.com"))
         .err("ike.identity");
 }
+
+#[test]
+fn bindings_limits_checked() {
+    let c = issue().load().unwrap().config;
+    assert_eq!(c.file.bindings.max_lifetime, 3600);
+    assert_eq!(c.file.bindings.max_entries, 65536);
+    for bad in ["max_lifetime = 2", "max_lifetime = 262141"] {
+        let e = issue()
+            .top(&format!("{LISTEN}\n[bindings]\n{bad}\n"))
+            .err("bindings.max_lifetime");
+        assert!(e.reason.contains("4 to 262140"), "{e}");
+    }
+    issue()
+        .top(&format!("{LISTEN}\n[bindings]\nmax_entries = 0\n"))
+        .err("bindings.max_entries");
+    let c = issue()
+        .top(&format!("{LISTEN}\n[bindings]\nmax_lifetime = 8\n"))
+        .load()
+        .unwrap()
+        .config;
+    assert_eq!(c.file.bindings.max_lifetime, 8);
+}

@@ -529,3 +529,19 @@ fn effective_config_round_trips() {
     assert_eq!(again.file.home_agent, first.file.home_agent);
     assert_eq!(again.file.ike.proposals, first.file.ike.proposals);
 }
+
+#[test]
+fn binding_lifetime_in_range() {
+    assert_eq!(load(HA, PSK).unwrap().config.file.binding_lifetime, 420);
+    err(
+        &format!("{HA}binding_lifetime = 3\n"),
+        PSK,
+        "binding_lifetime",
+    );
+    err(
+        &format!("{HA}binding_lifetime = 262141\n"),
+        PSK,
+        "binding_lifetime",
+    );
+    load(&format!("{HA}binding_lifetime = 8\n"), PSK).unwrap();
+}
