@@ -32,9 +32,14 @@ fn responder_seed(v: MnVariant, teardown: bool, sessions: u64) -> (Vec<u8>, Vec<
         run_session(&mut r, &mut mn, teardown, &mut out, &mut sent_back);
     }
     let c = r.engine.counters();
-    assert_eq!(c.ike_established, sessions, "{v:?}: {c:?}");
-    assert_eq!(c.child_established, 2 * sessions, "{v:?}: {c:?}");
+    let ok = if v.xauth_wrong { 0 } else { sessions };
+    assert_eq!(c.ike_established, ok, "{v:?}: {c:?}");
+    assert_eq!(c.child_established, 2 * ok, "{v:?}: {c:?}");
     assert_eq!(c.dropped_auth + c.dropped_malformed, 0, "{v:?}: {c:?}");
+    if v.xauth.is_some() {
+        assert_eq!(c.xauth_succeeded, ok, "{v:?}: {c:?}");
+        assert_eq!(c.xauth_failed, sessions - ok, "{v:?}: {c:?}");
+    }
     (out, sent_back)
 }
 
@@ -94,7 +99,17 @@ fn run_session(
             mn.handle_datagram(r.now, o.remote, o.local, &o.data);
         }
     }
-    assert_eq!(children, 2, "bootstrap did not complete");
+    if mn
+        .config()
+        .local_auth
+        .xauth_credentials()
+        .is_some_and(|c| *c.password != *ike_common::XAUTH_PASSWORD)
+    {
+        assert_eq!(children, 0, "XAUTH was refused: no child SA");
+        assert!(mn.ike_sas().is_empty(), "XAUTH was refused: no SA left");
+    } else {
+        assert_eq!(children, 2, "bootstrap did not complete");
+    }
 }
 
 fn main() {
@@ -116,6 +131,18 @@ fn main() {
         ..MnVariant::default()
     };
     let plain = MnVariant::default();
+    let xauth_generic = MnVariant {
+        xauth: Some(ikev1::XauthType::Generic),
+        ..MnVariant::default()
+    };
+    let xauth_chap = MnVariant {
+        xauth: Some(ikev1::XauthType::RadiusChap),
+        ..MnVariant::default()
+    };
+    let xauth_wrong = MnVariant {
+        xauth_wrong: true,
+        ..xauth_chap
+    };
     // (name, variant, delete at the end, sessions one after the other from the same address)
     let variants = [
         ("plain", plain, false, 1),
@@ -126,6 +153,19 @@ fn main() {
         ("natt-twice", natt, false, 2),
         ("pfs", pfs, false, 1),
         ("cbc", cbc, false, 1),
+        ("xauth-generic", xauth_generic, true, 1),
+        ("xauth-chap", xauth_chap, false, 1),
+        ("xauth-chap-twice", xauth_chap, false, 2),
+        ("xauth-wrong", xauth_wrong, false, 1),
+        (
+            "xauth-wrong-generic",
+            MnVariant {
+                xauth_wrong: true,
+                ..xauth_generic
+            },
+            false,
+            2,
+        ),
     ];
     for (name, v, teardown, sessions) in variants {
         let (seed, sent) = responder_seed(v, teardown, sessions);
@@ -169,7 +209,7 @@ fn main() {
         fs::write(rdir.join("seed-mm1-sources"), &out).unwrap();
     }
     // Pair: each variant clean, then some link scripts.
-    for v in 0u8..16 {
+    for v in (0u8..16).chain([0x10, 0x30, 0x50, 0x70, 0x31]) {
         fs::write(pdir.join(format!("seed-variant-{v:x}")), [v]).unwrap();
     }
     let scripts: [(&str, Vec<u8>); 5] = [

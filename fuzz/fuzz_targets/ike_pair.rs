@@ -4,7 +4,9 @@
 //! the run is deterministic and an empty input is a clean bootstrap.
 //!
 //! Input: the first byte picks the initiator's variant (bit 0 forced NAT-T encapsulation,
-//! bit 1 DPD, bit 2 short lifetimes for rekeying and re-authentication, bit 3 AES-CBC ESP);
+//! bit 1 DPD, bit 2 short lifetimes for rekeying and re-authentication, bit 3 AES-CBC ESP,
+//! bit 4 PSK + XAUTH after phase 1, bit 5 RADIUS-CHAP instead of Generic, bit 6 a password the
+//! home agent refuses);
 //! then, for every datagram taken off the wire, one byte steers the link (`ike_common::LinkOp`,
 //! bits 0-2): deliver, drop, duplicate (deliver and queue a copy), deliver with 1-4 bits flipped
 //! (positions and masks from the input), replace with input bytes, replace the body after the

@@ -11,7 +11,11 @@
 //!
 //! The engine draws from `SeededRng` and the seed corpus (`examples/gen_ike_seeds.rs`) holds
 //! the datagrams a real initiator sent to this very responder, so with MODP-2048 the replay
-//! reaches the encrypted states (MM5, Mode Config, Quick Mode, Informational).
+//! reaches the encrypted states (MM5, Mode Config, Quick Mode, Informational). Two of the
+//! responder's peers must pass XAUTH (XAUTHInitPreShared, Generic and RADIUS-CHAP; the target
+//! answers `XauthCredentials` from a one-user table), and the `seed-xauth-*` seeds take it
+//! through the edge's XAUTH transactions: the request, the reply, the status (OK and FAIL),
+//! the ACK and the Delete after a failure.
 //!
 //! Invariants (see `ike_common`): no panic; `half_open_count() <= max_half_open` and a refusal
 //! for the half-open limit only at that limit; every transmitted datagram well framed (header

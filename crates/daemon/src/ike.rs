@@ -326,7 +326,8 @@ impl IkeSection {
             Some(s) => Identity::parse(s),
         };
         let auth = match local {
-            LocalAuth::Psk => {
+            // PSK + XAUTH: the home agent still proves the pre-shared key.
+            LocalAuth::Psk | LocalAuth::XauthPsk(_) => {
                 if self.ca.is_some() {
                     return Err(v.error(
                         "ike.ca",
@@ -341,7 +342,8 @@ impl IkeSection {
                 }
                 peer_auth(v, "ike", self.psk.as_ref(), self.psk_file.as_deref(), None)?
             }
-            LocalAuth::RsaSig { .. } => {
+            // Hybrid: the home agent signs; its certificate must chain to `ca`.
+            LocalAuth::RsaSig { .. } | LocalAuth::Hybrid(_) => {
                 for (key, set) in [
                     ("psk", self.psk.is_some()),
                     ("psk_file", self.psk_file.is_some()),

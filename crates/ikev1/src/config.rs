@@ -1,5 +1,11 @@
 //! Engine configuration: who we are, how we authenticate, which peers we accept, the
 //! proposals we offer and the timers we keep. The daemons build this from their TOML files.
+//!
+//! XAUTH (draft-ietf-ipsec-isakmp-xauth-06) and hybrid authentication
+//! (draft-ietf-ipsec-isakmp-hybrid-auth-05) are methods of their own: the client (the initiator,
+//! the mobile node) says so with [`LocalAuth::XauthPsk`] or [`LocalAuth::Hybrid`], which carry
+//! its XAUTH credentials; the edge (the responder, the home agent) with [`PeerAuth::XauthPsk`]
+//! or [`PeerAuth::Hybrid`] for the peers it requires XAUTH of, naming the XAUTH type to ask for.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,6 +18,7 @@ use crate::child::TrafficSelector;
 use crate::crypto::{Certificate, RsaPrivateKey};
 use crate::identity::Identity;
 use crate::proposal::{EspProposal, IkeProposal};
+use crate::xauth::{XauthCredentials, XauthType};
 
 /// How we prove who we are in phase 1.
 #[derive(Clone)]
@@ -25,6 +32,14 @@ pub enum LocalAuth {
         /// Our certificate, sent in a CERT payload.
         cert: Arc<Certificate>,
     },
+    /// XAUTHInitPreShared (Oakley method 65001, xauth-06): phase 1 with the pre-shared
+    /// key of the peer ([`PeerAuth::Psk`]), then we answer the peer's XAUTH request with these
+    /// credentials. Initiator only.
+    XauthPsk(XauthCredentials),
+    /// HybridInitRSA (Oakley method 64221, hybrid-auth-05): in phase 1 the peer signs
+    /// (its certificate must chain to the CAs of [`PeerAuth::RsaSig`]) and we send only HASH_I;
+    /// we are authenticated afterwards by XAUTH with these credentials. Initiator only.
+    Hybrid(XauthCredentials),
 }
 
 impl fmt::Debug for LocalAuth {
@@ -32,6 +47,18 @@ impl fmt::Debug for LocalAuth {
         match self {
             Self::Psk => f.write_str("Psk"),
             Self::RsaSig { .. } => f.write_str("RsaSig"),
+            Self::XauthPsk(c) => f.debug_tuple("XauthPsk").field(c).finish(),
+            Self::Hybrid(c) => f.debug_tuple("Hybrid").field(c).finish(),
+        }
+    }
+}
+
+impl LocalAuth {
+    /// Our XAUTH credentials, when we are an XAUTH client.
+    pub fn xauth_credentials(&self) -> Option<&XauthCredentials> {
+        match self {
+            Self::XauthPsk(c) | Self::Hybrid(c) => Some(c),
+            Self::Psk | Self::RsaSig { .. } => None,
         }
     }
 }
@@ -46,6 +73,21 @@ pub enum PeerAuth {
         /// Trust anchors.
         cas: Vec<Arc<Certificate>>,
     },
+    /// (Edge) XAUTHInitPreShared (method 65001): the peer proves the pre-shared key in phase 1
+    /// and must then pass XAUTH of type `xauth` before anything else is accepted from it.
+    XauthPsk {
+        /// The pre-shared key.
+        psk: Zeroizing<Vec<u8>>,
+        /// What to ask for in the XAUTH request.
+        xauth: XauthType,
+    },
+    /// (Edge) HybridInitRSA (method 64221): we sign with our certificate
+    /// ([`LocalAuth::RsaSig`]), the peer sends only HASH_I, which proves nothing about it, and
+    /// is authenticated by XAUTH of type `xauth` alone.
+    Hybrid {
+        /// What to ask for in the XAUTH request.
+        xauth: XauthType,
+    },
 }
 
 impl fmt::Debug for PeerAuth {
@@ -53,6 +95,26 @@ impl fmt::Debug for PeerAuth {
         match self {
             Self::Psk(_) => f.write_str("Psk(<redacted>)"),
             Self::RsaSig { cas } => write!(f, "RsaSig({} CAs)", cas.len()),
+            Self::XauthPsk { xauth, .. } => write!(f, "XauthPsk(<redacted>, {xauth:?})"),
+            Self::Hybrid { xauth } => write!(f, "Hybrid({xauth:?})"),
+        }
+    }
+}
+
+impl PeerAuth {
+    /// The pre-shared key, for the methods that have one.
+    pub(crate) fn psk(&self) -> Option<&[u8]> {
+        match self {
+            Self::Psk(k) | Self::XauthPsk { psk: k, .. } => Some(k.as_slice()),
+            Self::RsaSig { .. } | Self::Hybrid { .. } => None,
+        }
+    }
+
+    /// (Edge) The XAUTH type this peer must pass, if any.
+    pub fn xauth(&self) -> Option<XauthType> {
+        match self {
+            Self::XauthPsk { xauth, .. } | Self::Hybrid { xauth } => Some(*xauth),
+            Self::Psk(_) | Self::RsaSig { .. } => None,
         }
     }
 }
@@ -131,6 +193,16 @@ pub struct Config {
     pub max_half_open_per_peer: usize,
     /// The NAT-T port (4500).
     pub natt_port: u16,
+    /// How long XAUTH may take after phase 1, in either role: past it the IKE SA is deleted.
+    /// It bounds how long the edge waits for the client's reply and for
+    /// [`crate::Engine::xauth_verdict`], and how long a client waits for the edge.
+    pub xauth_timeout: Duration,
+    /// (Edge) Failed XAUTH attempts allowed per peer identity and per source address within
+    /// `xauth_failure_window`; past that a new phase 1 of that identity or address is deleted
+    /// (with a Delete) without an XAUTH request.
+    pub xauth_max_failures: u32,
+    /// (Edge) The window of `xauth_max_failures`.
+    pub xauth_failure_window: Duration,
 }
 
 impl Config {
@@ -161,6 +233,9 @@ impl Config {
             max_half_open: 4096,
             max_half_open_per_peer: 16,
             natt_port: 4500,
+            xauth_timeout: Duration::from_secs(60),
+            xauth_max_failures: 5,
+            xauth_failure_window: Duration::from_secs(900),
         }
     }
 }

@@ -5,7 +5,9 @@
 //!    and port, and the peer's);
 //! 2. send everything [`Engine::poll_transmit`] returns;
 //! 3. call [`Engine::handle_timeout`] when [`Engine::poll_timeout`] is reached;
-//! 4. act on [`Engine::poll_event`] (install SAs, answer address requests, ...).
+//! 4. act on [`Engine::poll_event`] (install SAs, answer address requests with
+//!    [`Engine::answer_address_request`] and XAUTH credentials with [`Engine::xauth_verdict`],
+//!    ...).
 //!
 //! The engine never reads a clock, opens a socket or draws randomness of its own: `now` is a
 //! parameter and randomness comes from the [`Rng`] it was built with.
@@ -65,6 +67,16 @@ pub struct Counters {
     pub child_established: u64,
     /// Quick Modes failed or refused.
     pub child_failed: u64,
+    /// Authentic messages refused because XAUTH of their IKE SA has not succeeded (Quick
+    /// Mode either way, Mode Config, Transactions other than XAUTH's).
+    pub dropped_xauth_pending: u64,
+    /// XAUTH attempts that succeeded.
+    pub xauth_succeeded: u64,
+    /// XAUTH attempts that failed (refused, unanswered, malformed, or not tried).
+    pub xauth_failed: u64,
+    /// (Edge) Phase-1 SAs deleted without an XAUTH request: their identity or address failed
+    /// too often ([`Config::xauth_max_failures`]).
+    pub xauth_refused_limit: u64,
 }
 
 /// All IKE SAs of one endpoint.
@@ -88,6 +100,8 @@ pub struct Engine {
     pub(crate) policy: Option<Box<dyn ChildPolicy>>,
     /// A reference point of the wall clock: (engine instant, Unix seconds), for certificates.
     pub(crate) wall_clock: Option<(Instant, i64)>,
+    /// (XAUTH edge) Recent failed attempts by peer identity and by source address.
+    pub(crate) xauth_failures: crate::xauth::FailureRecords,
 }
 
 /// Errors of the command API (never caused by the network).
@@ -109,6 +123,12 @@ pub enum ApiError {
     /// A crypto operation failed.
     #[error("crypto: {0}")]
     Crypto(String),
+    /// XAUTH of the IKE SA has not succeeded (yet): it cannot be used.
+    #[error("XAUTH of IKE SA {0} has not succeeded")]
+    XauthPending(IkeSaId),
+    /// The IKE SA awaits no XAUTH verdict.
+    #[error("IKE SA {0} awaits no XAUTH verdict")]
+    NoXauthPending(IkeSaId),
 }
 
 impl Engine {
@@ -130,6 +150,7 @@ impl Engine {
             counters: Counters::default(),
             policy: None,
             wall_clock: None,
+            xauth_failures: HashMap::new(),
         }
     }
 
@@ -176,8 +197,13 @@ impl Engine {
     pub fn ike_sa_info(&self, sa: IkeSaId) -> Option<IkeSaInfo> {
         let s = self.sas.get(&sa)?;
         Some(IkeSaInfo {
-            state: s.state.to_string(),
-            established: s.state == P1State::Established,
+            state: if s.state == P1State::Established && s.xauth_blocks() {
+                "XAUTH".to_owned()
+            } else {
+                s.state.to_string()
+            },
+            established: s.usable(),
+            xauth_user: s.xauth.as_ref().and_then(|x| x.user.clone()),
             initiator: s.initiator,
             local: s.local,
             remote: s.remote,
@@ -362,6 +388,7 @@ impl Engine {
             Some(s) if s.state != P1State::Established || s.dead => {
                 Err(ApiError::NotEstablished(sa))
             }
+            Some(s) if s.xauth_blocks() => Err(ApiError::XauthPending(sa)),
             Some(_) => Ok(()),
         }
     }
@@ -448,6 +475,7 @@ impl Engine {
             qm_queue: VecDeque::new(),
             dead: false,
             replaced: false,
+            xauth: None,
         }
     }
 
@@ -564,6 +592,9 @@ impl Engine {
         if sa.state != P1State::Established {
             fold(Some(sa.p1_exchange.deadline()));
         }
+        if let Some(x) = sa.xauth.as_ref().filter(|x| x.running()) {
+            fold(Some(x.deadline));
+        }
         fold(sa.rekey_at);
         fold(sa.expires_at);
         for c in &sa.children {
@@ -605,6 +636,15 @@ impl Engine {
                 self.fail_ike(id, reason);
                 return;
             }
+            return;
+        }
+        // XAUTH must be over in time (draft-ietf-ipsec-isakmp-xauth-06 leaves it to us).
+        if sa
+            .xauth
+            .as_ref()
+            .is_some_and(|x| x.running() && x.deadline <= now)
+        {
+            self.xauth_timed_out(now, id);
             return;
         }
         // Exchanges.
@@ -677,6 +717,21 @@ impl Engine {
             Kind::Dpd { .. } => {
                 warn!(sa = %id, "dead peer detection: no answer, deleting the IKE SA");
                 self.delete_ike(now, id, false, "dead peer");
+            }
+            Kind::XauthRequested(_) => {
+                warn!(sa = %id, "the peer did not answer the XAUTH request");
+                self.xauth_timed_out(now, id);
+            }
+            Kind::XauthStatus { ok: false, .. } => {
+                self.xauth_abort(
+                    now,
+                    id,
+                    FailReason::Authentication("XAUTH failed".into()),
+                    true,
+                );
+            }
+            Kind::XauthStatus { ok: true, .. } => {
+                warn!(sa = %id, "XAUTH status OK not acknowledged");
             }
             Kind::Phase1 | Kind::CfgAwaitingAddress { .. } | Kind::Done => {}
         }
@@ -773,6 +828,8 @@ pub struct IkeSaInfo {
     pub remote: SocketAddr,
     /// The peer's authenticated identity.
     pub remote_id: Option<crate::Identity>,
+    /// The XAUTH user (ours as client, the peer's as edge), once known.
+    pub xauth_user: Option<String>,
     /// The suite.
     pub proposal: Option<String>,
     /// NAT traversal in use.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::child::{ChildSa, Mode, TrafficSelector};
 use crate::identity::Identity;
+use crate::xauth::XauthResponse;
 
 /// Identifies one IKE SA inside an engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,7 +82,9 @@ impl fmt::Display for FailReason {
 /// An event for the driver.
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// Phase 1 completed and authenticated.
+    /// Phase 1 completed and authenticated; with an XAUTH method (XAUTHInitPreShared,
+    /// HybridInitRSA) only once XAUTH has succeeded too ([`Event::XauthSucceeded`] comes
+    /// first). Before that the SA takes nothing but XAUTH and Informationals.
     IkeSaEstablished {
         /// The SA.
         sa: IkeSaId,
@@ -98,7 +101,8 @@ pub enum Event {
         /// Whether NAT traversal is in use (ESP in UDP).
         nat: bool,
     },
-    /// Phase 1 failed before it was established.
+    /// Phase 1 failed before it was established (including an XAUTH that did not succeed:
+    /// [`Event::XauthFailed`] comes first).
     IkeSaFailed {
         /// The SA.
         sa: IkeSaId,
@@ -184,6 +188,36 @@ pub enum Event {
     ModeConfigAcked {
         /// The IKE SA.
         sa: IkeSaId,
+    },
+    /// (Edge, the home agent) The peer answered our XAUTH request
+    /// (draft-ietf-ipsec-isakmp-xauth-06): check the credentials (RADIUS, RFC 2865) and
+    /// answer with [`crate::Engine::xauth_verdict`], possibly later (within
+    /// [`crate::Config::xauth_timeout`] of phase 1). `Debug` shows no password.
+    XauthCredentials {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// The peer's phase-1 identity (in hybrid mode not authenticated by phase 1).
+        identity: Identity,
+        /// XAUTH-USER-NAME.
+        user: String,
+        /// The password (Generic) or the CHAP answer (RADIUS-CHAP).
+        response: XauthResponse,
+    },
+    /// XAUTH succeeded: (edge) the verdict was yes and XAUTH-STATUS OK is sent; (client) the
+    /// edge sent STATUS OK. [`Event::IkeSaEstablished`] follows.
+    XauthSucceeded {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// The XAUTH user.
+        user: String,
+    },
+    /// XAUTH failed: refused, unanswered, malformed, or (edge) not tried because the identity
+    /// or address failed too often. The SA is deleted; [`Event::IkeSaFailed`] follows.
+    XauthFailed {
+        /// The IKE SA.
+        sa: IkeSaId,
+        /// Why.
+        reason: FailReason,
     },
 }
 

@@ -29,6 +29,10 @@ pub(crate) enum Kind {
     CfgPushed { identifier: u16 },
     /// We sent R-U-THERE and wait for the ACK.
     Dpd { seq: u32 },
+    /// (XAUTH edge) We sent the XAUTH CFG_REQUEST and wait for CFG_REPLY.
+    XauthRequested(Box<crate::xauth::XauthRequest>),
+    /// (XAUTH edge) We sent CFG_SET with XAUTH-STATUS and wait for CFG_ACK.
+    XauthStatus { identifier: u16, ok: bool },
     /// Finished; kept so that a retransmitted last message gets our last answer again.
     Done,
 }

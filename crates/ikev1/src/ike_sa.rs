@@ -146,6 +146,8 @@ pub(crate) struct IkeSa {
     pub(crate) dead: bool,
     /// Whether phase 1 may not take new exchanges any more (a replacement is up).
     pub(crate) replaced: bool,
+    /// XAUTH, when the negotiated method has it (set once phase 1 is authenticated).
+    pub(crate) xauth: Option<crate::xauth::Xauth>,
 }
 
 /// Why a received encrypted message was not accepted.
@@ -171,6 +173,16 @@ impl std::fmt::Display for OpenError {
 impl IkeSa {
     pub(crate) fn keys(&self) -> Option<&P1Keys> {
         self.keys.as_ref()
+    }
+
+    /// Whether XAUTH keeps this SA from being used (it has not succeeded yet).
+    pub(crate) fn xauth_blocks(&self) -> bool {
+        self.xauth.as_ref().is_some_and(crate::xauth::Xauth::blocks)
+    }
+
+    /// Whether the SA is established for its users: phase 1, and XAUTH if any, done.
+    pub(crate) fn usable(&self) -> bool {
+        self.state == P1State::Established && !self.xauth_blocks()
     }
 
     pub(crate) fn header(&self, exchange: ExchangeType, message_id: u32, flags: Flags) -> Header {

@@ -289,6 +289,18 @@ impl Engine {
         });
     }
 
+    /// Sends a Delete of the ISAKMP SA itself (RFC 2408 §3.15: SPI = CKY-I | CKY-R).
+    pub(crate) fn send_isakmp_delete(&mut self, now: Instant, id: IkeSaId) {
+        let Some(sa) = self.sas.get(&id) else { return };
+        let del = Payload::Delete(DeletePayload {
+            doi: ipsec::DOI_IPSEC,
+            protocol: ProtocolId::ISAKMP,
+            spi_size: 16,
+            spis: vec![[sa.cookie_i, sa.cookie_r].concat()],
+        });
+        self.send_informational(now, id, vec![del], None);
+    }
+
     /// Removes an IKE SA; with `notify`, its children and then the ISAKMP SA are deleted at
     /// the peer too.
     pub(crate) fn delete_ike(&mut self, now: Instant, id: IkeSaId, notify: bool, reason: &str) {
@@ -298,6 +310,12 @@ impl Engine {
         }
         if sa.state != P1State::Established {
             self.fail_ike(id, FailReason::Protocol(reason.to_owned()));
+            return;
+        }
+        if sa.xauth_blocks() {
+            // Never announced: it ends as a failed phase 1.
+            let why = FailReason::Authentication(format!("XAUTH not completed: {reason}"));
+            self.xauth_abort(now, id, why, notify);
             return;
         }
         // Child SAs outlive phase 1 (RFC 2409): a newer SA with the same peer takes them over.
@@ -325,14 +343,7 @@ impl Engine {
             for spi in spis {
                 self.send_delete_child(now, id, spi, reason);
             }
-            let Some(sa) = self.sas.get(&id) else { return };
-            let del = Payload::Delete(DeletePayload {
-                doi: ipsec::DOI_IPSEC,
-                protocol: ProtocolId::ISAKMP,
-                spi_size: 16,
-                spis: vec![[sa.cookie_i, sa.cookie_r].concat()],
-            });
-            self.send_informational(now, id, vec![del], None);
+            self.send_isakmp_delete(now, id);
         } else {
             let Some(sa) = self.sas.get_mut(&id) else {
                 return;
@@ -440,9 +451,7 @@ impl Engine {
         let who = sa.remote_id.clone()?;
         self.sas
             .values()
-            .filter(|s| {
-                s.state == P1State::Established && !s.dead && s.remote_id.as_ref() == Some(&who)
-            })
+            .filter(|s| s.usable() && !s.dead && s.remote_id.as_ref() == Some(&who))
             .max_by_key(|s| (s.established_at, s.id))
             .map(|s| s.id)
     }

@@ -1,8 +1,10 @@
 //! A sans-IO IKEv1 engine (RFC 2409) for both roles, as Mobile IPv6 bootstrapping needs it
 //! (draft-devarapalli-mip6-ikev1-bootstrap): Main Mode with pre-shared keys or RSA signatures,
 //! Quick Mode for tunnel and transport ESP SAs (RFC 3776 selectors with protocol 135), the
-//! Transaction exchange for Mode Config, Informational (Delete, Notify, DPD per RFC 3706) and
-//! NAT traversal (RFC 3947).
+//! Transaction exchange for Mode Config and XAUTH (draft-ietf-ipsec-isakmp-xauth-06, both
+//! roles, Generic and RADIUS-CHAP; with the XAUTHInitPreShared and HybridInitRSA methods of
+//! draft-ietf-ipsec-isakmp-hybrid-auth-05), Informational (Delete, Notify, DPD per RFC 3706)
+//! and NAT traversal (RFC 3947).
 //!
 //! The engine owns no socket, clock or random source: the driver passes in each received
 //! datagram and the current time, and takes out datagrams to send, events and the next
@@ -32,6 +34,9 @@ mod proposal;
 mod quick_mode;
 mod transaction;
 mod util;
+mod xauth;
+#[cfg(test)]
+mod xauth_tests;
 
 pub use child::{ChildSa, EspKeys, Mode, TrafficSelector};
 pub use config::{Config, LocalAuth, PeerAuth, PeerConfig, Retransmit};
@@ -41,3 +46,4 @@ pub use identity::Identity;
 pub use proposal::{
     EspEncr, EspInteg, EspProposal, IkeProposal, Phase1Offer, Phase2Offer, ProposalError,
 };
+pub use xauth::{XauthCredentials, XauthResponse, XauthType, chap_response};

@@ -24,7 +24,6 @@ use isakmp::{
 use tracing::{debug, info, warn};
 
 use crate::auth::AuthScheme;
-use crate::config::PeerAuth;
 use crate::config::PeerConfig;
 use crate::crypto::ct_eq;
 use crate::crypto::{self, PrfAlg};
@@ -45,6 +44,11 @@ impl Engine {
             v.push(Payload::VendorId(vendor::NAT_T_RFC3947.to_vec()));
         }
         v.push(Payload::VendorId(vendor::DPD.to_vec()));
+        // The XAUTH vendor ID (MD5 of the draft's file name, 8 bytes, as strongSwan and racoon
+        // send it) when we mean to do XAUTH.
+        if self.config.local_auth.xauth_credentials().is_some() {
+            v.push(Payload::VendorId(vendor::XAUTH.to_vec()));
+        }
         v
     }
 
@@ -167,6 +171,10 @@ impl Engine {
             payloads.push(Payload::VendorId(vendor::NAT_T_RFC3947.to_vec()));
         }
         payloads.push(Payload::VendorId(vendor::DPD.to_vec()));
+        if AuthScheme::from_method(offer.auth_method).is_some_and(|a| a.xauth_role(false).is_some())
+        {
+            payloads.push(Payload::VendorId(vendor::XAUTH.to_vec()));
+        }
         let out = s.seal_plain(ExchangeType::MAIN, 0, &payloads);
         s.p1_exchange.last_rx = Some(digest(data));
         s.p1_exchange.sent_response(out.clone(), now);
@@ -191,7 +199,7 @@ impl Engine {
         if sa.doi != ipsec::DOI_IPSEC || sa.situation != ipsec::SIT_IDENTITY_ONLY {
             return None;
         }
-        let ours = AuthScheme::for_local(&self.config.local_auth);
+        let local = &self.config.local_auth;
         for prop in &sa.proposals {
             if prop.protocol != ProtocolId::ISAKMP {
                 continue;
@@ -207,8 +215,11 @@ impl Engine {
                     .config
                     .peers
                     .iter()
-                    .any(|p| scheme.fits_peer(&p.auth) && addr_ok(p, remote));
-                if scheme == ours && peers_fit && self.config.ike_proposals.contains(&offer.suite) {
+                    .any(|p| scheme.fits_peer(&p.auth, false) && addr_ok(p, remote));
+                if scheme.fits_local_responder(local)
+                    && peers_fit
+                    && self.config.ike_proposals.contains(&offer.suite)
+                {
                     return Some((prop.clone(), t.clone(), offer));
                 }
             }
@@ -401,14 +412,19 @@ impl Engine {
         if let Some(scheme) = AuthScheme::from_method(offer.auth_method) {
             let remote = sa.remote;
             payloads.extend(
-                scheme.cert_requests(self.config.peers.iter().filter(|p| addr_ok(p, remote))),
+                scheme.cert_requests(
+                    self.config
+                        .peers
+                        .iter()
+                        .filter(|p| addr_ok(p, remote) && scheme.fits_peer(&p.auth, false)),
+                ),
             );
         }
         if sa.nat.negotiated {
             payloads.extend(natd_payloads(sa, offer.suite.prf, force));
         }
-        // For signatures SKEYID does not depend on the peer, so the keys exist now.
-        if AuthScheme::from_method(offer.auth_method) == Some(AuthScheme::RsaSig) {
+        // For signatures (and hybrid) SKEYID does not depend on the peer, so the keys exist now.
+        if AuthScheme::from_method(offer.auth_method).is_some_and(AuthScheme::skeyid_is_signature) {
             derive_keys(sa, offer, None);
         }
         let out = sa.seal_plain(ExchangeType::MAIN, 0, &payloads);
@@ -532,17 +548,14 @@ impl Engine {
             .peers
             .iter()
             .enumerate()
-            .filter(|(_, p)| scheme.fits_peer(&p.auth) && addr_ok(p, remote))
+            .filter(|(_, p)| scheme.fits_peer(&p.auth, false) && addr_ok(p, remote))
             .map(|(i, _)| i)
             .collect();
         let mut failed_psks: Vec<&[u8]> = Vec::new();
         let mut last_err = String::from("no candidate peer");
         for &pi in &candidates {
             let peer = &config.peers[pi];
-            let psk = match &peer.auth {
-                PeerAuth::Psk(k) => Some(k.as_slice()),
-                PeerAuth::RsaSig { .. } => None,
-            };
+            let psk = peer.auth.psk();
             if psk.is_some_and(|k| failed_psks.iter().any(|f| ct_eq(f, k))) {
                 continue;
             }
@@ -711,6 +724,7 @@ impl Engine {
     fn established(&mut self, now: Instant, id: IkeSaId) {
         let margin = self.config.rekey_margin;
         let our_life = self.config.ike_lifetime;
+        let xauth_timeout = self.config.xauth_timeout;
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
@@ -731,16 +745,16 @@ impl Engine {
             .initiator
             .then(|| now + life.saturating_sub(margin.min(life / 2)));
         let key = (sa.cookie_i, sa.cookie_r);
-        let ev = Event::IkeSaEstablished {
-            sa: id,
-            remote_id: sa.remote_id.clone().unwrap_or(Identity::Any),
-            local: sa.local,
-            remote: sa.remote,
-            proposal: sa.p1.offer.map(|o| o.suite.to_string()).unwrap_or_default(),
-            initiator: sa.initiator,
-            nat: sa.nat.detected,
-        };
-        info!(sa = %id, peer = %sa.peer_label(), icookie = %HexFmt(&key.0), rcookie = %HexFmt(&key.1), nat = sa.nat.detected, "IKE SA established");
+        // XAUTH methods: the SA is announced only once XAUTH has succeeded (xauth.rs).
+        let xauth_role = sa
+            .p1
+            .offer
+            .and_then(|o| AuthScheme::from_method(o.auth_method))
+            .and_then(|s| s.xauth_role(sa.initiator));
+        if let Some(role) = xauth_role {
+            sa.xauth = Some(crate::xauth::Xauth::new(role, now + xauth_timeout));
+        }
+        info!(sa = %id, peer = %sa.peer_label(), icookie = %HexFmt(&key.0), rcookie = %HexFmt(&key.1), nat = sa.nat.detected, xauth = xauth_role.is_some(), "phase 1 authenticated");
         // The SA is indexed under the address of its MM1, which is not `sa.remote` when the
         // peer floated to the NAT-T port: release the count of the address in the index.
         let stale: Vec<_> = self
@@ -754,6 +768,30 @@ impl Engine {
             self.release_half_open(k.1.ip());
         }
         self.by_cookies.insert(key, id);
+        match xauth_role {
+            None => self.announce_established(id),
+            Some(crate::auth::XauthRole::Edge) => self.start_xauth_edge(now, id),
+            Some(crate::auth::XauthRole::Client) => {
+                debug!(sa = %id, "waiting for the peer's XAUTH request");
+            }
+        }
+    }
+
+    /// Reports an SA as established: phase 1, and XAUTH where the method has it, are done.
+    pub(crate) fn announce_established(&mut self, id: IkeSaId) {
+        let Some(sa) = self.sas.get(&id) else {
+            return;
+        };
+        let ev = Event::IkeSaEstablished {
+            sa: id,
+            remote_id: sa.remote_id.clone().unwrap_or(Identity::Any),
+            local: sa.local,
+            remote: sa.remote,
+            proposal: sa.p1.offer.map(|o| o.suite.to_string()).unwrap_or_default(),
+            initiator: sa.initiator,
+            nat: sa.nat.detected,
+        };
+        info!(sa = %id, peer = %sa.peer_label(), "IKE SA established");
         self.counters.ike_established += 1;
         self.events.push_back(ev);
     }

@@ -174,6 +174,13 @@ impl Engine {
             sa.remote = remote;
             sa.local = local;
         }
+        if h.exchange == ExchangeType::QUICK && !known && sa.xauth_blocks() {
+            // Nothing before XAUTH has succeeded (draft-devarapalli-mip6-ikev1-bootstrap §4:
+            // hybrid authentication MUST be followed by XAUTH; `xauth.rs`).
+            self.counters.dropped_xauth_pending += 1;
+            debug!(sa = %id, msg_id = mid, "dropped Quick Mode: XAUTH has not succeeded");
+            return;
+        }
         let result = match h.exchange {
             ExchangeType::QUICK => self.on_quick_mode(now, id, mid, known, next_iv, d, msg),
             ExchangeType::TRANSACTION => self.on_transaction(now, id, mid, known, next_iv, d, msg),

@@ -6,7 +6,9 @@
 //! INTERNAL_IP6_DHCP and INTERNAL_ADDRESS_EXPIRY. The responder does not hand out addresses
 //! itself: it raises [`Event::AddressRequested`] and answers once the driver's address
 //! provider (a pool, or DHCPv6 through the relay) has answered. A Transaction before phase 1
-//! completes is refused (draft-devarapalli-mip6-ikev1-bootstrap §6; see `phase2.rs`).
+//! completes is refused (draft-devarapalli-mip6-ikev1-bootstrap §6; see `phase2.rs`), and so
+//! is every Transaction but XAUTH's before XAUTH has succeeded on an SA that has it
+//! (`xauth.rs`).
 
 use std::time::{Duration, Instant};
 
@@ -95,13 +97,13 @@ pub(crate) fn from_attributes(attrs: &[Attribute]) -> ModeConfig {
 }
 
 impl Engine {
-    fn new_identifier(&mut self) -> u16 {
+    pub(crate) fn new_identifier(&mut self) -> u16 {
         let mut b = [0u8; 2];
         self.rng.fill(&mut b);
         u16::from_be_bytes(b)
     }
 
-    fn send_cfg(
+    pub(crate) fn send_cfg(
         &mut self,
         now: Instant,
         id: IkeSaId,
@@ -229,9 +231,28 @@ impl Engine {
             .get_mut(&id)
             .ok_or_else(|| Reject::Unexpected("sa".into()))?;
         if !known {
+            // The edge's XAUTH request and status, to the client (`xauth.rs`).
+            let xauth_msg = sa
+                .xauth
+                .as_ref()
+                .is_some_and(|x| x.role == crate::auth::XauthRole::Client)
+                && matches!(cp.cfg_type, CfgType::REQUEST | CfgType::SET)
+                && crate::xauth::has_xauth_attributes(&cp.attributes);
+            if sa.xauth_blocks() && !xauth_msg {
+                self.counters.dropped_xauth_pending += 1;
+                debug!(sa = %id, msg_id = mid, cfg_type = ?cp.cfg_type, "dropped Transaction: XAUTH has not succeeded");
+                return Ok(());
+            }
             let mut ex = Exchange::new(Kind::Done, next_iv, now);
             ex.last_rx = Some(d);
             sa.exchanges.insert(mid, ex);
+            if xauth_msg {
+                return if cp.cfg_type == CfgType::REQUEST {
+                    self.on_xauth_request(now, id, mid, &cp)
+                } else {
+                    self.on_xauth_set(now, id, mid, &cp)
+                };
+            }
             return match cp.cfg_type {
                 CfgType::REQUEST => {
                     if sa.initiator {
@@ -295,6 +316,31 @@ impl Engine {
             .get_mut(&mid)
             .ok_or_else(|| Reject::Unexpected("exchange".into()))?;
         match (&ex.kind, cp.cfg_type) {
+            (Kind::XauthRequested(r), CfgType::REPLY) if r.identifier == cp.identifier => {
+                let Kind::XauthRequested(r) = std::mem::replace(&mut ex.kind, Kind::Done) else {
+                    return Ok(());
+                };
+                ex.iv = next_iv;
+                ex.last_rx = Some(d);
+                ex.retransmit_at = None;
+                ex.last_sent = None;
+                ex.expires_at = now + crate::exchange::KEEP_DONE;
+                self.on_xauth_reply(now, id, &r, &cp);
+                Ok(())
+            }
+            (Kind::XauthStatus { identifier, ok }, CfgType::ACK)
+                if *identifier == cp.identifier =>
+            {
+                let ok = *ok;
+                ex.iv = next_iv;
+                ex.last_rx = Some(d);
+                ex.kind = Kind::Done;
+                ex.retransmit_at = None;
+                ex.last_sent = None;
+                ex.expires_at = now + crate::exchange::KEEP_DONE;
+                self.on_xauth_ack(now, id, ok);
+                Ok(())
+            }
             (Kind::CfgRequested { identifier }, CfgType::REPLY) if *identifier == cp.identifier => {
                 ex.iv = next_iv;
                 ex.last_rx = Some(d);

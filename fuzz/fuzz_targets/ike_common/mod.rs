@@ -29,6 +29,7 @@ use ikev1::crypto::SeededRng;
 use ikev1::{
     ChildRequest, ChildSa, Config, Counters, Engine, EspProposal, Event, Identity, IkeProposal,
     IkeSaId, LocalAuth, Mode, ModeConfig, PeerAuth, PeerConfig, TrafficSelector, Transmit,
+    XauthCredentials, XauthResponse, XauthType,
 };
 
 pub const NATT_PORT: u16 = 4500;
@@ -55,7 +56,17 @@ fn psk(s: &str) -> PeerAuth {
     PeerAuth::Psk(s.as_bytes().to_vec().into())
 }
 
-/// The responder (home agent): PSK peers, phase-1 suites with MODP-2048 and ECP-256, ESP with
+/// The XAUTH user the home agent's driver accepts, and its password.
+pub const XAUTH_USER: &str = "joe";
+pub const XAUTH_PASSWORD: &[u8] = b"xauth-pass";
+
+/// The home agent driver's XAUTH verdict (in place of RADIUS).
+pub fn xauth_ok(user: &str, response: &XauthResponse) -> bool {
+    user == XAUTH_USER && response.matches_password(XAUTH_PASSWORD)
+}
+
+/// The responder (home agent): PSK peers, two of them (mn4, mn5) with XAUTH (Generic,
+/// RADIUS-CHAP: method XAUTHInitPreShared), phase-1 suites with MODP-2048 and ECP-256, ESP with
 /// and without PFS, small half-open limits, DPD and short child lifetimes.
 pub fn ha_config() -> Config {
     let mut c = Config::new(Identity::parse("ha.example.com"), LocalAuth::Psk);
@@ -87,6 +98,22 @@ pub fn ha_config() -> Config {
             auth: psk("secret"),
             addrs: vec![PEERS[1]],
         },
+        PeerConfig {
+            identity: Identity::parse("mn4@example.com"),
+            auth: PeerAuth::XauthPsk {
+                psk: b"xauth-secret".to_vec().into(),
+                xauth: XauthType::Generic,
+            },
+            addrs: vec![],
+        },
+        PeerConfig {
+            identity: Identity::parse("mn5@example.com"),
+            auth: PeerAuth::XauthPsk {
+                psk: b"xauth-secret".to_vec().into(),
+                xauth: XauthType::RadiusChap,
+            },
+            addrs: vec![],
+        },
     ];
     c.dpd_delay = Some(Duration::from_secs(30));
     c.child_lifetime = Duration::from_secs(300);
@@ -108,6 +135,10 @@ pub struct MnVariant {
     pub cbc: bool,
     /// ESP with PFS (MODP-2048; deterministic).
     pub pfs: bool,
+    /// PSK + XAUTH (XAUTHInitPreShared) of this type: mn4 (Generic) or mn5 (RADIUS-CHAP).
+    pub xauth: Option<XauthType>,
+    /// With `xauth`: a password the home agent refuses.
+    pub xauth_wrong: bool,
 }
 
 pub fn mn_config(v: MnVariant) -> Config {
@@ -124,6 +155,19 @@ pub fn mn_config(v: MnVariant) -> Config {
         auth: psk("secret"),
         addrs: vec![],
     }];
+    if let Some(t) = v.xauth {
+        let password: &[u8] = if v.xauth_wrong {
+            b"wrong"
+        } else {
+            XAUTH_PASSWORD
+        };
+        c.local_id = Identity::parse(match t {
+            XauthType::Generic => "mn4@example.com",
+            XauthType::RadiusChap => "mn5@example.com",
+        });
+        c.local_auth = LocalAuth::XauthPsk(XauthCredentials::new(XAUTH_USER, password));
+        c.peers[0].auth = psk("xauth-secret");
+    }
     c.force_encap = v.force_encap;
     if v.dpd {
         c.dpd_delay = Some(Duration::from_secs(10));
@@ -209,7 +253,7 @@ pub fn check_transmit(who: &str, t: &Transmit) {
     }
 }
 
-fn counter_values(c: &Counters) -> [u64; 12] {
+fn counter_values(c: &Counters) -> [u64; 16] {
     [
         c.received,
         c.dropped_malformed,
@@ -223,6 +267,10 @@ fn counter_values(c: &Counters) -> [u64; 12] {
         c.ike_failed,
         c.child_established,
         c.child_failed,
+        c.dropped_xauth_pending,
+        c.xauth_succeeded,
+        c.xauth_failed,
+        c.xauth_refused_limit,
     ]
 }
 
@@ -535,6 +583,15 @@ impl Responder {
                             .expect("answering a fresh address request");
                         more = true;
                     }
+                    Event::XauthCredentials {
+                        sa, user, response, ..
+                    } => {
+                        // Likewise, the SA awaits exactly this verdict.
+                        self.engine
+                            .xauth_verdict(self.now, sa, xauth_ok(&user, &response))
+                            .expect("a verdict on fresh XAUTH credentials");
+                        more = true;
+                    }
                     Event::ChildSaEstablished(c) => {
                         check_child_keys("responder", &c);
                         assert!(
@@ -705,8 +762,9 @@ impl Pair {
     }
 
     /// The whole `ike_pair` target: the first byte picks the initiator's variant (bit 0 forced
-    /// NAT-T encapsulation, bit 1 DPD, bit 2 short lifetimes, bit 3 AES-CBC ESP), the rest
-    /// steers the link.
+    /// NAT-T encapsulation, bit 1 DPD, bit 2 short lifetimes, bit 3 AES-CBC ESP, bit 4 PSK +
+    /// XAUTH, bit 5 with it RADIUS-CHAP instead of Generic, bit 6 with it a wrong password),
+    /// the rest steers the link.
     pub fn fuzz(data: &[u8]) -> Self {
         let mut input = Input::new(data);
         let v = input.byte().unwrap_or(0);
@@ -716,6 +774,12 @@ impl Pair {
             short_lifetimes: v & 4 != 0,
             cbc: v & 8 != 0,
             pfs: false,
+            xauth: (v & 0x10 != 0).then_some(if v & 0x20 != 0 {
+                XauthType::RadiusChap
+            } else {
+                XauthType::Generic
+            }),
+            xauth_wrong: v & 0x40 != 0,
         };
         let mut p = Self::new(variant);
         p.run(&mut input);
@@ -863,6 +927,14 @@ impl Pair {
                         self.ha
                             .answer_address_request(self.now, sa, request, answer)
                             .expect("answering a fresh address request");
+                        more = true;
+                    }
+                    Event::XauthCredentials {
+                        sa, user, response, ..
+                    } => {
+                        self.ha
+                            .xauth_verdict(self.now, sa, xauth_ok(&user, &response))
+                            .expect("a verdict on fresh XAUTH credentials");
                         more = true;
                     }
                     Event::ChildSaEstablished(c) => {
