@@ -110,12 +110,9 @@ pub(crate) async fn run_daemon(
     // Binding Updates carry a Home Address option, which the kernel drops: read them from
     // the interface that holds our address.
     let outside = nl
-        .addresses(None)
+        .interface_of(address)
         .await
         .context("listing addresses")?
-        .into_iter()
-        .find(|a| a.address == address)
-        .map(|a| a.ifindex)
         .with_context(|| format!("listen address {address} is not configured on any interface"))?;
     let tcfg = TunnelConfig {
         address,

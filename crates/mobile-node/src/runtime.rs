@@ -127,12 +127,9 @@ pub(crate) async fn run_daemon(
 
     let nl = Netlink::new().context("netlink")?;
     let coa_ifindex = nl
-        .addresses(None)
+        .interface_of(coa)
         .await
         .context("listing addresses")?
-        .into_iter()
-        .find(|a| a.address == coa)
-        .map(|a| a.ifindex)
         .with_context(|| format!("care-of address {coa} is not configured on any interface"))?;
     let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
     let unix = SystemTime::now()

@@ -446,6 +446,16 @@ impl Netlink {
         Ok(())
     }
 
+    /// The index of the interface that holds `address`, if any.
+    pub async fn interface_of(&self, address: Ipv6Addr) -> Result<Option<u32>> {
+        Ok(self
+            .addresses(None)
+            .await?
+            .into_iter()
+            .find(|a| a.address == address)
+            .map(|a| a.ifindex))
+    }
+
     /// True when the kernel routes `address` as local (RTN_LOCAL), i.e. delivers packets to it.
     pub async fn is_local(&self, address: Ipv6Addr) -> Result<bool> {
         let msg = RouteMessageBuilder::<Ipv6Addr>::new()

@@ -511,8 +511,10 @@ impl Task {
             Ok(i) => {
                 self.local_counters.captured_ignored += 1;
                 if i.dst == self.cfg.address {
-                    // RFC 3776 §4: Mobile IPv6 signalling must come through ESP.
-                    warn!(src = %i.src, home_address = %i.sel_src, next_header = i.next_proto,
+                    // RFC 3776 §4: Mobile IPv6 signalling must come through ESP. Unauthenticated
+                    // input: counted (status `mh_captured_ignored`), logged at debug so that
+                    // a flood cannot flood the log too.
+                    debug!(src = %i.src, home_address = %i.sel_src, next_header = i.next_proto,
                         "Mobile IPv6 packet without ESP; dropped");
                 }
                 return;
@@ -533,13 +535,17 @@ impl Task {
             .await;
     }
 
-    fn deliver_payload(&mut self, spi: u32, addrs: Addrs, next_header: u8, payload: &[u8]) {
-        let Some(ike_sa) = self
-            .installed
+    /// The IKE SA of the installed pair with our SPI `spi` (only for the daemon's own
+    /// packets, not the per-packet path).
+    fn ike_sa_of(&self, spi: u32) -> Option<IkeSaId> {
+        self.installed
             .keys()
             .find(|(_, s)| *s == spi)
             .map(|(sa, _)| *sa)
-        else {
+    }
+
+    fn deliver_payload(&mut self, spi: u32, addrs: Addrs, next_header: u8, payload: &[u8]) {
+        let Some(ike_sa) = self.ike_sa_of(spi) else {
             return;
         };
         let item = LocalPayload {
@@ -570,11 +576,7 @@ impl Task {
         match action {
             EspAction::ToTun(p) => {
                 if is_local(&self.cfg.local_udp, p) {
-                    let ike_sa = self
-                        .installed
-                        .keys()
-                        .find(|(_, s)| *s == spi)
-                        .map(|(sa, _)| *sa);
+                    let ike_sa = self.ike_sa_of(spi);
                     local_datagram(&self.local, &mut self.local_counters, ike_sa, spi, p);
                 } else if let Err(e) = self.tun.send(p).await {
                     warn!(error = %e, "TUN write failed");
