@@ -7,6 +7,7 @@ pkgs=(
     libcharon-extauth-plugins kea-dhcp6-server iproute2 iputils-ping iperf3 procps util-linux
     nftables
     freeradius
+    bind9 bind9-dnsutils kea-dhcp-ddns-server
 )
 missing=()
 for p in "${pkgs[@]}"; do

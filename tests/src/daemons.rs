@@ -89,6 +89,53 @@ pub fn wait_status_for(
     }
 }
 
+/// Starts `bin run --config config` in `node` with debug logging, its log named `name`.
+pub fn start_daemon(lab: &Lab, node: Node, bin: &str, config: &Path, name: &str) -> Proc {
+    lab.spawn(
+        node,
+        Spawn::new(bin)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "debug")
+            .log_name(name),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Starts `mip6-ha` in the home agent's namespace and waits for its control socket.
+pub fn start_ha(lab: &Lab, config: &Path) -> Proc {
+    let ha = start_daemon(lab, Node::Ha, ha_bin(), config, "mip6-ha");
+    wait_status(
+        ha_bin(),
+        config,
+        "the HA's control socket",
+        |_| true,
+        &[&ha],
+    );
+    ha
+}
+
+/// Waits (40 s at most) until the mobile node of `config` reports `ready`.
+pub fn wait_ready(config: &Path, procs: &[&Proc]) -> Value {
+    wait_status_for(
+        mn_bin(),
+        config,
+        "ready",
+        Duration::from_secs(40),
+        |v| v["state"] == "ready",
+        procs,
+    )
+}
+
+/// The `home_address` of a mobile node's status.
+pub fn home_address_of(st: &Value) -> Ipv6Addr {
+    st["home_address"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no home address: {st:#}"))
+}
+
 /// SIGTERM; the daemon must exit 0.
 pub fn sigterm_and_wait(p: &mut Proc) -> std::process::ExitStatus {
     let st = p.stop().expect("stop");

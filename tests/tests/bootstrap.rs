@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use interop_tests::daemons::{
-    ha_bin, mn_bin, sigterm_and_wait, status, wait_status, wait_status_for,
+    ha_bin, home_address_of, mn_bin, sigterm_and_wait, start_daemon, start_ha, status, wait_ready,
+    wait_status, wait_status_for,
 };
 use serde_json::Value;
 use testlab::{
-    Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node, Proc,
-    Spawn,
+    Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node,
 };
 
 const PSK1: &str = "bootstrap-lab-psk-mn1-0123456789";
@@ -103,49 +103,6 @@ esp_proposals = ["aes128gcm16"]
     p
 }
 
-fn start(lab: &Lab, node: Node, bin: &str, config: &Path, name: &str) -> Proc {
-    lab.spawn(
-        node,
-        Spawn::new(bin)
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "debug")
-            .log_name(name),
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn start_ha(lab: &Lab, config: &Path) -> Proc {
-    let ha = start(lab, Node::Ha, ha_bin(), config, "mip6-ha");
-    wait_status(
-        ha_bin(),
-        config,
-        "the HA's control socket",
-        |_| true,
-        &[&ha],
-    );
-    ha
-}
-
-fn ready(config: &Path, procs: &[&Proc]) -> Value {
-    wait_status_for(
-        mn_bin(),
-        config,
-        "ready",
-        Duration::from_secs(40),
-        |v| v["state"] == "ready",
-        procs,
-    )
-}
-
-fn hoa_of(st: &Value) -> Ipv6Addr {
-    st["home_address"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no home address: {st:#}"))
-}
-
 /// The DUID the node keeps in its state directory, as Kea writes DUIDs (`00:04:…`).
 fn state_duid(config: &Path) -> String {
     let path = config.parent().expect("dir").join("state").join("duid");
@@ -214,11 +171,11 @@ fn dhcpv6_through_the_relay_then_renew_and_restart() {
         PSK1,
         "address_source = \"auto\"\ndhcpv6_timeout = 10",
     );
-    let mut mn = start(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
-    let st = ready(&mn_conf, &[&mn, &ha]);
+    let mut mn = start_daemon(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
+    let st = wait_ready(&mn_conf, &[&mn, &ha]);
     eprintln!("mip6-mn: {st:#}");
     assert_eq!(st["address_source"], "dhcpv6", "{st:#}");
-    let hoa = hoa_of(&st);
+    let hoa = home_address_of(&st);
     for k in [
         "phase1",
         "initial_tunnel",
@@ -275,13 +232,13 @@ fn dhcpv6_through_the_relay_then_renew_and_restart() {
     );
     let st = status(mn_bin(), &mn_conf).expect("status");
     assert_eq!(st["state"], "ready", "{st:#}");
-    assert_eq!(hoa_of(&st), hoa);
+    assert_eq!(home_address_of(&st), hoa);
 
     // (d) Restart: the node releases its lease at SIGTERM and gets the same address back.
     sigterm_and_wait(&mut mn);
-    let mut mn = start(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn-2");
-    let st = ready(&mn_conf, &[&mn, &ha]);
-    assert_eq!(hoa_of(&st), hoa, "{st:#}");
+    let mut mn = start_daemon(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn-2");
+    let st = wait_ready(&mn_conf, &[&mn, &ha]);
+    assert_eq!(home_address_of(&st), hoa, "{st:#}");
     assert_eq!(st["address_source"], "dhcpv6");
     lab.ping(Node::Dhcp, None, hoa)
         .expect("home-link host -> home address after the restart");
@@ -305,11 +262,11 @@ fn mode_config_fallback_and_foreign_address_refused() {
         PSK1,
         "address_source = \"auto\"\ndhcpv6_timeout = 5",
     );
-    let mut mn = start(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
-    let st = ready(&mn_conf, &[&mn, &ha]);
+    let mut mn = start_daemon(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
+    let st = wait_ready(&mn_conf, &[&mn, &ha]);
     eprintln!("mip6-mn: {st:#}");
     assert_eq!(st["address_source"], "modecfg", "{st:#}");
-    let hoa = hoa_of(&st);
+    let hoa = home_address_of(&st);
     assert!(
         st["timings_ms"]["total"].as_u64() < Some(5000),
         "the refused initial tunnel should trigger the fallback at once: {st:#}"
@@ -346,7 +303,7 @@ fn mode_config_fallback_and_foreign_address_refused() {
         PSK2,
         &format!("address_source = \"static\"\nhome_address = \"{hoa}\""),
     );
-    let mut mn2 = start(&lab, Node::Mn, mn_bin(), &mn2_conf, "mip6-mn2");
+    let mut mn2 = start_daemon(&lab, Node::Mn, mn_bin(), &mn2_conf, "mip6-mn2");
     let st2 = wait_status(
         mn_bin(),
         &mn2_conf,
@@ -388,7 +345,7 @@ fn kea_down_then_back() {
         PSK1,
         "address_source = \"dhcpv6\"\ndhcpv6_timeout = 2",
     );
-    let mut mn = start(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
+    let mut mn = start_daemon(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
     let st = wait_status(
         mn_bin(),
         &mn_conf,
@@ -436,9 +393,9 @@ fn kea_down_then_back() {
     let st = status(mn_bin(), &mn_conf).expect("status");
     assert_ne!(st["state"], "ready", "ready without Kea: {st:#}");
     let kea = kea(&lab);
-    let st = ready(&mn_conf, &[&mn, &ha]);
+    let st = wait_ready(&mn_conf, &[&mn, &ha]);
     assert_eq!(st["address_source"], "dhcpv6");
-    let hoa = hoa_of(&st);
+    let hoa = home_address_of(&st);
     kea_lease(&kea, hoa);
     lab.ping(Node::Dhcp, None, hoa)
         .expect("home-link host -> home address");

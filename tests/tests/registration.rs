@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use interop_tests::daemons::{
-    ha_bin, mn_bin, sigterm_and_wait, status, wait_status, workspace_bin,
+    ha_bin, mn_bin, sigterm_and_wait, start_daemon, status, wait_status, workspace_bin,
 };
 use mip6::{BindingUpdate, BuFlags, Message, build_bu_packet};
 use serde_json::Value;
-use testlab::{HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node, Proc, Spawn};
+use testlab::{HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node};
 
 const PSK: &str = "registration-lab-psk-0123456789";
 
@@ -73,19 +73,6 @@ esp_proposals = ["aes128gcm16"]
     p
 }
 
-fn start(lab: &Lab, node: Node, bin: &str, config: &Path, name: &str) -> Proc {
-    lab.spawn(
-        node,
-        Spawn::new(bin)
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "debug")
-            .log_name(name),
-    )
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
 /// The first line of `log` containing `needle`, by position.
 fn line_of(log: &str, needle: &str) -> Option<usize> {
     log.lines().position(|l| l.contains(needle))
@@ -101,10 +88,10 @@ fn binding_created_refreshed_and_removed_and_forwarding_follows_it() {
     let _kea = Kea::start(&lab, KeaOptions::new().rapid_commit(true)).expect("kea");
     // The HA grants at most 8 s: the node must refresh every 6 s or so.
     let ha_conf = ha_config(lab.dir(), 8);
-    let mut ha = start(&lab, Node::Ha, ha_bin(), &ha_conf, "mip6-ha");
+    let mut ha = start_daemon(&lab, Node::Ha, ha_bin(), &ha_conf, "mip6-ha");
     wait_status(ha_bin(), &ha_conf, "the HA", |_| true, &[&ha]);
     let mn_conf = mn_config(lab.dir());
-    let mut mn = start(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
+    let mut mn = start_daemon(&lab, Node::Mn, mn_bin(), &mn_conf, "mip6-mn");
     let st = wait_status(
         mn_bin(),
         &mn_conf,

@@ -9,6 +9,20 @@
 //! esp_proposals = ["aes128gcm16"]         # phase 2
 //! ```
 //!
+//! `auth` names the phase-1 method (draft-devarapalli-mip6-ikev1-bootstrap §4); without it,
+//! `certificate` + `key` mean `"rsa"` and their absence `"psk"`:
+//!
+//! | `auth` | the mobile node | the home agent |
+//! |---|---|---|
+//! | `"psk"` | pre-shared key | pre-shared key |
+//! | `"rsa"` | RSA signature (`certificate`, `key`, `ca`) | RSA signature |
+//! | `"psk+xauth"` | XAUTHInitPreShared (65001): the key, then XAUTH (`xauth_user`, `xauth_password`) | the key, then asks for XAUTH |
+//! | `"hybrid"` | HybridInitRSA (64221): checks the home agent's certificate (`ca`), then XAUTH | signs (`certificate`, `key`), then asks for XAUTH |
+//!
+//! XAUTH (draft-ietf-ipsec-isakmp-xauth-06) comes right after phase 1. The home agent asks for
+//! `xauth_type` (`"radius-chap"` by default, as the draft's §4 wants; `"generic"` for clients
+//! that know no other, such as strongSwan) and checks the answer with RADIUS.
+//!
 //! Both roles share identity, certificate + key, proposals, lifetimes, DPD and NAT-T. How the
 //! *peer* authenticates differs: the mobile node has one peer, its home agent, so `psk`,
 //! `psk_file` and `ca` sit in its `[ike]`; the home agent has one key or CA per mobile node,
@@ -25,7 +39,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ikev1::crypto::{Certificate, RsaPrivateKey};
-use ikev1::{EspProposal, Identity, IkeProposal, LocalAuth, PeerAuth, PeerConfig};
+use ikev1::{
+    EspProposal, Identity, IkeProposal, LocalAuth, PeerAuth, PeerConfig, XauthCredentials,
+    XauthType,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -43,12 +60,103 @@ pub enum Role {
     HomeAgent,
 }
 
+/// The phase-1 authentication method (`[ike] auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AuthMethod {
+    /// Pre-shared keys.
+    #[serde(rename = "psk")]
+    Psk,
+    /// RSA signatures with certificates.
+    #[serde(rename = "rsa")]
+    Rsa,
+    /// HybridInitRSA: the home agent signs, the mobile node is authenticated by XAUTH.
+    #[serde(rename = "hybrid")]
+    Hybrid,
+    /// XAUTHInitPreShared: the pre-shared key, then XAUTH.
+    #[serde(rename = "psk+xauth")]
+    PskXauth,
+}
+
+impl AuthMethod {
+    /// The value as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Psk => "psk",
+            Self::Rsa => "rsa",
+            Self::Hybrid => "hybrid",
+            Self::PskXauth => "psk+xauth",
+        }
+    }
+
+    /// Whether the home agent signs with its certificate in this method.
+    pub fn home_agent_signs(self) -> bool {
+        matches!(self, Self::Rsa | Self::Hybrid)
+    }
+
+    /// Whether XAUTH follows phase 1.
+    pub fn xauth(self) -> bool {
+        matches!(self, Self::Hybrid | Self::PskXauth)
+    }
+}
+
+/// The XAUTH type the home agent asks for (`xauth_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum XauthTypeName {
+    /// Generic (0): user name and password.
+    #[serde(rename = "generic")]
+    Generic,
+    /// RADIUS-CHAP (1): a CHAP answer to the home agent's challenge.
+    #[default]
+    #[serde(rename = "radius-chap")]
+    RadiusChap,
+}
+
+impl From<XauthTypeName> for XauthType {
+    fn from(t: XauthTypeName) -> Self {
+        match t {
+            XauthTypeName::Generic => Self::Generic,
+            XauthTypeName::RadiusChap => Self::RadiusChap,
+        }
+    }
+}
+
+/// One path or a list of them (`ca = "a.pem"` or `ca = ["a.pem", "b.pem"]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Paths {
+    /// One file.
+    One(PathBuf),
+    /// Several files.
+    Many(Vec<PathBuf>),
+}
+
+impl Paths {
+    /// The files.
+    pub fn as_slice(&self) -> &[PathBuf] {
+        match self {
+            Self::One(p) => std::slice::from_ref(p),
+            Self::Many(v) => v,
+        }
+    }
+
+    /// The files, to make absolute.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        match self {
+            Self::One(p) => std::slice::from_mut(p).iter_mut(),
+            Self::Many(v) => v.iter_mut(),
+        }
+    }
+}
+
 /// The `[ike]` section as written (defaults filled in).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IkeSection {
     /// Our phase-1 identity (`mn1@example.com`, `ha.example.com`, `2001:db8::1`).
     pub identity: String,
+    /// The phase-1 method; absent: `rsa` with `certificate` + `key`, else `psk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthMethod>,
     /// (Mobile node) The identity the home agent must present; default `%any`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_identity: Option<String>,
@@ -61,12 +169,28 @@ pub struct IkeSection {
     /// Our certificate (PEM), for RSA signature authentication.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<PathBuf>,
-    /// The private key of `certificate` (PEM, PKCS#1 or PKCS#8).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The private key of `certificate` (PEM, PKCS#1 or PKCS#8); also spelled `private_key`.
+    #[serde(
+        default,
+        alias = "private_key",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub key: Option<PathBuf>,
-    /// (Mobile node) The CA certificates (PEM) the home agent's certificate must chain to.
+    /// (Mobile node) The CA certificates (PEM files) the home agent's certificate must chain to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<PathBuf>,
+    pub ca: Option<Paths>,
+    /// (Mobile node) The XAUTH user name (`auth = "hybrid"` or `"psk+xauth"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xauth_user: Option<String>,
+    /// (Mobile node) The XAUTH password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xauth_password: Option<Secret>,
+    /// (Mobile node) A file holding the XAUTH password (one trailing newline is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xauth_password_file: Option<PathBuf>,
+    /// (Home agent) The XAUTH type asked of peers that have none of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xauth_type: Option<XauthTypeName>,
     /// Phase-1 suites, most preferred first.
     #[serde(default = "default_proposals")]
     pub proposals: Vec<String>,
@@ -129,6 +253,10 @@ fn default_true() -> bool {
 /// The `[ike]` section, validated: what the engine needs.
 #[derive(Clone, Debug)]
 pub struct IkeSettings {
+    /// The phase-1 method.
+    pub method: AuthMethod,
+    /// (Home agent) The XAUTH type asked of peers by default.
+    pub xauth_type: XauthTypeName,
     /// Our identity.
     pub local_id: Identity,
     /// How we authenticate.
@@ -180,10 +308,11 @@ impl IkeSection {
             &mut self.psk_file,
             &mut self.certificate,
             &mut self.key,
-            &mut self.ca,
+            &mut self.xauth_password_file,
         ]
         .into_iter()
         .flatten()
+        .chain(self.ca.iter_mut().flat_map(Paths::iter_mut))
         {
             v.resolve(p);
         }
@@ -214,9 +343,18 @@ impl IkeSection {
                 ),
             ));
         }
-        let local_auth = self.local_auth(v, &local_id)?;
+        let method = self.method(v, role)?;
+        let local_auth = self.local_auth(v, &local_id, method, role)?;
         let (remote_id, peer_auth) = match role {
-            Role::MobileNode => self.home_agent_auth(v, &local_auth)?,
+            Role::MobileNode => {
+                if self.xauth_type.is_some() {
+                    return Err(v.error(
+                        "ike.xauth_type",
+                        "the home agent chooses the XAUTH type; the mobile node answers what it asks",
+                    ));
+                }
+                self.home_agent_auth(v, &local_auth)?
+            }
             Role::HomeAgent => {
                 for (key, set) in [
                     ("psk", self.psk.is_some()),
@@ -231,10 +369,24 @@ impl IkeSection {
                         ));
                     }
                 }
+                for (key, set) in [
+                    ("xauth_user", self.xauth_user.is_some()),
+                    ("xauth_password", self.xauth_password.is_some()),
+                    ("xauth_password_file", self.xauth_password_file.is_some()),
+                ] {
+                    if set {
+                        return Err(v.error(
+                            format!("ike.{key}"),
+                            "XAUTH credentials belong to the mobile node; the home agent checks them with [radius]",
+                        ));
+                    }
+                }
                 (Identity::Any, None)
             }
         };
         Ok(IkeSettings {
+            method,
+            xauth_type: self.xauth_type.unwrap_or_default(),
             local_id,
             local_auth,
             remote_id,
@@ -250,8 +402,78 @@ impl IkeSection {
         })
     }
 
-    /// `certificate` + `key`: RSA signatures; neither: pre-shared keys.
-    fn local_auth(&self, v: &mut Validator, id: &Identity) -> Result<LocalAuth, ConfigError> {
+    /// `auth`, or what `certificate` + `key` imply.
+    fn method(&self, v: &Validator, role: Role) -> Result<AuthMethod, ConfigError> {
+        let has_cert = self.certificate.is_some() || self.key.is_some();
+        let Some(method) = self.auth else {
+            return Ok(if has_cert {
+                AuthMethod::Rsa
+            } else {
+                AuthMethod::Psk
+            });
+        };
+        // The mobile node signs only with "rsa"; the home agent with "rsa" and "hybrid".
+        let signs = match role {
+            Role::MobileNode => method == AuthMethod::Rsa,
+            Role::HomeAgent => method.home_agent_signs(),
+        };
+        if !signs && has_cert {
+            let key = if self.certificate.is_some() {
+                "ike.certificate"
+            } else {
+                "ike.key"
+            };
+            let why = match (role, method) {
+                (Role::MobileNode, AuthMethod::Hybrid) => {
+                    "not used with auth = \"hybrid\": the mobile node is authenticated by XAUTH (give ca, the home agent's CA)"
+                }
+                _ => "not used with a pre-shared key (auth = \"psk\" or \"psk+xauth\")",
+            };
+            return Err(v.error(key, why));
+        }
+        if signs && !has_cert {
+            return Err(v.error(
+                "ike.certificate",
+                format!(
+                    "required with auth = \"{}\" (with key, our private key)",
+                    method.as_str()
+                ),
+            ));
+        }
+        Ok(method)
+    }
+
+    /// Our side of phase 1 (and XAUTH): certificate + key when we sign, XAUTH credentials when
+    /// we are the client of a hybrid or PSK+XAUTH exchange, else pre-shared keys.
+    fn local_auth(
+        &self,
+        v: &mut Validator,
+        id: &Identity,
+        method: AuthMethod,
+        role: Role,
+    ) -> Result<LocalAuth, ConfigError> {
+        let xauth_client = role == Role::MobileNode && method.xauth();
+        if role == Role::MobileNode && !xauth_client {
+            for (key, set) in [
+                ("xauth_user", self.xauth_user.is_some()),
+                ("xauth_password", self.xauth_password.is_some()),
+                ("xauth_password_file", self.xauth_password_file.is_some()),
+            ] {
+                if set {
+                    return Err(v.error(
+                        format!("ike.{key}"),
+                        "only used with auth = \"hybrid\" or \"psk+xauth\"",
+                    ));
+                }
+            }
+        }
+        if xauth_client {
+            let creds = self.xauth_credentials(v)?;
+            return Ok(match method {
+                AuthMethod::Hybrid => LocalAuth::Hybrid(creds),
+                _ => LocalAuth::XauthPsk(creds),
+            });
+        }
         let (cert_path, key_path) = match (&self.certificate, &self.key) {
             (None, None) => return Ok(LocalAuth::Psk),
             (Some(c), Some(k)) => (c, k),
@@ -312,6 +534,42 @@ impl IkeSection {
         })
     }
 
+    /// (Mobile node) `xauth_user` with `xauth_password` or `xauth_password_file`.
+    fn xauth_credentials(&self, v: &mut Validator) -> Result<XauthCredentials, ConfigError> {
+        let user = match &self.xauth_user {
+            None => {
+                return Err(v.error(
+                    "ike.xauth_user",
+                    "required with auth = \"hybrid\" or \"psk+xauth\" (the XAUTH user name)",
+                ));
+            }
+            Some(u) if u.is_empty() || u.len() > 253 => {
+                return Err(v.error("ike.xauth_user", "must be 1 to 253 bytes long"));
+            }
+            Some(u) => u.clone(),
+        };
+        let password = match (&self.xauth_password, &self.xauth_password_file) {
+            (Some(p), None) => Zeroizing::new(p.expose().as_bytes().to_vec()),
+            (None, Some(path)) => read_secret_file(v, "ike.xauth_password_file", path)?,
+            (None, None) => {
+                return Err(v.error(
+                    "ike.xauth_password",
+                    "required with ike.xauth_user (or xauth_password_file)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(v.error(
+                    "ike.xauth_password_file",
+                    "conflicts with ike.xauth_password: give one of them",
+                ));
+            }
+        };
+        if password.is_empty() || password.len() > 253 {
+            return Err(v.error("ike.xauth_password", "must be 1 to 253 bytes long"));
+        }
+        Ok(XauthCredentials { user, password })
+    }
+
     /// The mobile node's view of its home agent: `psk` / `psk_file`, or `ca` with certificates.
     fn home_agent_auth(
         &self,
@@ -361,7 +619,7 @@ impl IkeSection {
                         "required with ike.certificate (the CA that issued the home agent's certificate)",
                     ));
                 }
-                peer_auth(v, "ike", None, None, self.ca.as_deref())?
+                peer_auth(v, "ike", None, None, self.ca.as_ref().map(Paths::as_slice))?
             }
         };
         Ok((remote_id, Some(auth)))
@@ -375,7 +633,7 @@ pub fn peer_auth(
     prefix: &str,
     psk: Option<&Secret>,
     psk_file: Option<&Path>,
-    ca: Option<&Path>,
+    ca: Option<&[PathBuf]>,
 ) -> Result<PeerAuth, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
     match (psk, psk_file, ca) {
@@ -387,36 +645,10 @@ pub fn peer_auth(
                 s.expose().as_bytes().to_vec(),
             )))
         }
-        (None, Some(path), None) => {
-            let k = key("psk_file");
-            warn_readable(v, &k, path);
-            let mut bytes = Zeroizing::new(
-                std::fs::read(path)
-                    .map_err(|e| v.error(&k, format!("cannot read {}: {e}", path.display())))?,
-            );
-            if bytes.ends_with(b"\n") {
-                bytes.pop();
-                if bytes.ends_with(b"\r") {
-                    bytes.pop();
-                }
-            }
-            if bytes.is_empty() {
-                return Err(v.error(k, format!("{} is empty", path.display())));
-            }
-            Ok(PeerAuth::Psk(bytes))
-        }
-        (None, None, Some(path)) => {
-            let k = key("ca");
-            let pem = read_text(v, &k, path)?;
-            let cas = Certificate::from_pem(&pem)
-                .map_err(|e| v.error(&k, format!("{}: {e}", path.display())))?;
-            for ca in &cas {
-                warn_validity(v, &k, ca);
-            }
-            Ok(PeerAuth::RsaSig {
-                cas: cas.into_iter().map(Arc::new).collect(),
-            })
-        }
+        (None, Some(path), None) => Ok(PeerAuth::Psk(read_secret_file(v, &key("psk_file"), path)?)),
+        (None, None, Some(paths)) => Ok(PeerAuth::RsaSig {
+            cas: read_cas(v, &key("ca"), paths)?,
+        }),
         (None, None, None) => Err(v.error(
             key("psk"),
             "no credentials: give one of psk, psk_file or ca",
@@ -433,6 +665,58 @@ pub fn peer_auth(
             "conflicts with the pre-shared key: give one of psk, psk_file or ca",
         )),
     }
+}
+
+/// Reads a secret from a file: one trailing newline is ignored, an empty file is an error, a
+/// file every user can read a warning.
+pub fn read_secret_file(
+    v: &mut Validator,
+    key: &str,
+    path: &Path,
+) -> Result<Zeroizing<Vec<u8>>, ConfigError> {
+    warn_readable(v, key, path);
+    let mut bytes = Zeroizing::new(
+        std::fs::read(path)
+            .map_err(|e| v.error(key, format!("cannot read {}: {e}", path.display())))?,
+    );
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
+    if bytes.is_empty() {
+        return Err(v.error(key, format!("{} is empty", path.display())));
+    }
+    Ok(bytes)
+}
+
+/// Reads CA certificates (PEM, one or more per file) from each file.
+pub fn read_cas(
+    v: &mut Validator,
+    key: &str,
+    paths: &[PathBuf],
+) -> Result<Vec<Arc<Certificate>>, ConfigError> {
+    if paths.is_empty() {
+        return Err(v.error(key, "at least one CA file is needed"));
+    }
+    let mut all = Vec::new();
+    for path in paths {
+        let pem = read_text(v, key, path)?;
+        let cas = Certificate::from_pem(&pem)
+            .map_err(|e| v.error(key, format!("{}: {e}", path.display())))?;
+        if cas.is_empty() {
+            return Err(v.error(
+                key,
+                format!("{}: no certificate in the file", path.display()),
+            ));
+        }
+        for ca in &cas {
+            warn_validity(v, key, ca);
+        }
+        all.extend(cas.into_iter().map(Arc::new));
+    }
+    Ok(all)
 }
 
 /// Parses our own identity: it is sent, so `%any` is no identity.

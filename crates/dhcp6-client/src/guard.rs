@@ -21,12 +21,18 @@
 //! Legitimate messages nest three deep (IA_NA ⊃ IAADDR ⊃ Status Code). Contents of a
 //! Vendor-specific Information option are checked like options too, since dhcproto decodes them
 //! as such.
+//!
+//! dhcproto keeps the Client FQDN option (RFC 4704, code 39) as an unknown option, so it
+//! cannot hurt dhcproto; the guard still refuses one without its flags octet or whose name is
+//! not a valid uncompressed wire-format name of at most 255 octets ([`crate::fqdn::check`]),
+//! so that what the client reports from it (flags, name) is well-formed.
 
 /// Deepest option nesting accepted (top-level options are at depth 1).
 pub const MAX_DEPTH: usize = 4;
 
 /// Why a message was refused before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GuardError {
     /// Shorter than the 4-octet message header or an option header.
     #[error("truncated message or option header")]
@@ -50,6 +56,9 @@ pub enum GuardError {
     /// Options nested deeper than [`MAX_DEPTH`].
     #[error("options nested deeper than {MAX_DEPTH}")]
     TooDeep,
+    /// A Client FQDN option (RFC 4704 §4) whose domain name is malformed.
+    #[error("Client FQDN option: {0}")]
+    ClientFqdn(crate::fqdn::FqdnError),
 }
 
 /// The fixed part before the encapsulated options, for the options dhcproto decodes
@@ -81,11 +90,13 @@ fn fixed_length(code: u16) -> Option<usize> {
 }
 
 /// The shortest length dhcproto decodes without an unchecked subtraction: Status Code
-/// (§21.13, status-code), Vendor Class (§21.16, enterprise number).
+/// (§21.13, status-code), Vendor Class (§21.16, enterprise number); and Client FQDN's flags
+/// octet (RFC 4704 §4).
 fn minimum_length(code: u16) -> usize {
     match code {
         13 => 2,
         16 => 4,
+        crate::fqdn::OPTION_CLIENT_FQDN => 1,
         _ => 0,
     }
 }
@@ -114,6 +125,9 @@ fn check_options(mut buf: &[u8], depth: usize) -> Result<(), GuardError> {
         let bad = GuardError::BadLength { code, len };
         if fixed_length(code).is_some_and(|n| n != len) || len < minimum_length(code) {
             return Err(bad);
+        }
+        if code == crate::fqdn::OPTION_CLIENT_FQDN {
+            crate::fqdn::check(body).map_err(GuardError::ClientFqdn)?;
         }
         if let Some(h) = encapsulation_header(code) {
             let inner = body.get(h..).ok_or(bad)?;
@@ -181,6 +195,29 @@ mod tests {
         for (code, len) in [(7u16, 3usize), (8, 0), (12, 4), (14, 8), (19, 0), (20, 1)] {
             let m = msg(&opt(code, &vec![0; len]));
             assert_eq!(check_message(&m), Err(GuardError::BadLength { code, len }));
+        }
+    }
+
+    #[test]
+    fn client_fqdn_is_checked() {
+        use crate::fqdn::FqdnError;
+        let ok = msg(&opt(39, b"\x01\x03mn1\x07example\x00"));
+        assert_eq!(check_message(&ok), Ok(()));
+        assert_eq!(check_message(&msg(&opt(39, &[0x04]))), Ok(()));
+        assert_eq!(
+            check_message(&msg(&opt(39, &[]))),
+            Err(GuardError::BadLength { code: 39, len: 0 })
+        );
+        for (body, err) in [
+            (&b"\x01\xc0\x0c"[..], FqdnError::LabelType(0xc0, 0)),
+            (b"\x01\x09mn1", FqdnError::Truncated(0)),
+            (b"\x01\x03mn1\x00\x00", FqdnError::Trailing(1)),
+        ] {
+            // Also when followed by a valid option, and when nested in an IA_NA.
+            let m = msg(&[opt(39, body), opt(14, &[])].concat());
+            assert_eq!(check_message(&m), Err(GuardError::ClientFqdn(err)));
+            let ia = opt(3, &[[0u8; 12].as_slice(), &opt(39, body)].concat());
+            assert_eq!(check_message(&msg(&ia)), Err(GuardError::ClientFqdn(err)));
         }
     }
 

@@ -10,7 +10,10 @@
 //! - retransmission per §15 (IRT/MRT/MRC; the first Solicit RT is strictly
 //!   greater than IRT) with the §7.6 constants, and the Elapsed Time option
 //!   (§21.9, hundredths of a second, capped at 0xffff);
-//! - the Client FQDN option (RFC 4704) with the S flag set;
+//! - the Client FQDN option (RFC 4704, [`fqdn`]): with a name configured, option 39 with
+//!   S=1 in Solicit, Request, Renew and Rebind (never in Release or Decline, §5) and 39 in the
+//!   Option Request option; the server's option 39 (flags S/O/N and name) is reported with
+//!   the lease ([`Event::Bound`], [`LeaseBox::fqdn`]);
 //! - an optional address hint in the IA_NA of Solicit and Request (§18.2.1,
 //!   §18.2.2), e.g. the address held before a restart.
 //!
@@ -29,9 +32,11 @@
 #![warn(missing_docs)]
 
 pub mod duid;
+pub mod fqdn;
 pub mod guard;
 
 pub use duid::{Duid, DuidError, duid_from_state};
+pub use fqdn::{ClientFqdn, FqdnError, FqdnFlags};
 
 use core::fmt;
 use std::collections::VecDeque;
@@ -54,9 +59,9 @@ pub const ALL_DHCP_RELAY_AGENTS_AND_SERVERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0,
 /// Option code of DNS Recursive Name Server (RFC 3646).
 pub const OPTION_DNS_SERVERS: u16 = 23;
 /// Option code of Client FQDN (RFC 4704).
-pub const OPTION_CLIENT_FQDN: u16 = 39;
+pub const OPTION_CLIENT_FQDN: u16 = fqdn::OPTION_CLIENT_FQDN;
 /// Client FQDN flag S: the server performs the AAAA update (RFC 4704 §4.1).
-pub const FQDN_FLAG_S: u8 = 0x01;
+pub const FQDN_FLAG_S: u8 = fqdn::FLAG_S;
 /// Lifetime / T1 / T2 value meaning "infinity" (RFC 8415 §7.7).
 pub const INFINITY: u32 = 0xffff_ffff;
 
@@ -219,6 +224,11 @@ pub enum Event {
         dns_servers: Vec<Ipv6Addr>,
         /// The Server Identifier of the server that granted the lease.
         server_id: Vec<u8>,
+        /// The server's Client FQDN option in the Reply (RFC 4704 §6): whether it does the
+        /// AAAA update (S), overrode the client's choice (O) or does no update (N), and the
+        /// name it uses. `None` when the Reply carried none (e.g. no name configured, or a
+        /// server without DDNS support).
+        fqdn: Option<ClientFqdn>,
     },
     /// The server answered with a failure status (e.g. NoAddrsAvail); the
     /// client keeps going (soliciting again where the RFC says so).
@@ -255,6 +265,8 @@ struct Lease {
     t2: u32,
     dns_servers: Vec<Ipv6Addr>,
     server_id: Vec<u8>,
+    /// The server's Client FQDN option (RFC 4704 §6), if any.
+    fqdn: Option<ClientFqdn>,
     /// When the Reply was received: lifetimes count from here.
     acquired: Instant,
 }
@@ -287,6 +299,7 @@ impl Lease {
             t2: d(self.t2),
             dns_servers: self.dns_servers.clone(),
             server_id: self.server_id.clone(),
+            fqdn: self.fqdn.clone(),
         }
     }
 }
@@ -408,8 +421,8 @@ pub enum State {
         retx: Retransmit,
         /// Whether the first RT has passed (then the first Advertise wins at once).
         first_rt_done: bool,
-        /// Best Advertise so far.
-        best: Option<(u8, Vec<u8>)>,
+        /// Best Advertise so far: preference, server DUID, the address it offered.
+        best: Option<(u8, Vec<u8>, Ipv6Addr)>,
     },
     /// Sending Request to the chosen server.
     Requesting {
@@ -419,6 +432,8 @@ pub enum State {
         retx: Retransmit,
         /// The chosen server's DUID.
         server_id: Vec<u8>,
+        /// The address its Advertise offered, asked for in the Request (§18.2.2).
+        offered: Ipv6Addr,
     },
     /// Holding a lease; waiting for T1.
     Bound {
@@ -472,6 +487,12 @@ impl LeaseBox {
     pub fn address(&self) -> Ipv6Addr {
         self.0.address
     }
+
+    /// The server's Client FQDN option from the Reply that granted or last extended the lease
+    /// (RFC 4704 §6), if it sent one.
+    pub fn fqdn(&self) -> Option<&ClientFqdn> {
+        self.0.fqdn.as_ref()
+    }
 }
 
 impl State {
@@ -519,31 +540,6 @@ impl fmt::Display for State {
     }
 }
 
-/// Encodes a domain name in DNS wire format (RFC 1035 §3.1); a name without a
-/// trailing dot is a partial name, without the terminating zero label (RFC 4704 §4.2).
-fn encode_fqdn(name: &str) -> Option<Vec<u8>> {
-    let (body, full) = match name.strip_suffix('.') {
-        Some(b) => (b, true),
-        None => (name, false),
-    };
-    let mut out = Vec::with_capacity(name.len() + 2);
-    if !body.is_empty() {
-        for label in body.split('.') {
-            let len = u8::try_from(label.len())
-                .ok()
-                .filter(|l| (1..=63).contains(l))?;
-            out.push(len);
-            out.extend_from_slice(label.as_bytes());
-        }
-    } else if !full {
-        return None;
-    }
-    if full {
-        out.push(0);
-    }
-    (out.len() <= 255).then_some(out)
-}
-
 /// The sans-IO DHCPv6 client.
 ///
 /// Calling order: [`Client::start`] once; then, in a loop, feed datagrams from
@@ -585,7 +581,9 @@ impl Client {
     ) -> Result<Self, ConfigError> {
         Duid::from_bytes(&config.duid)?;
         let fqdn_wire = match &config.fqdn {
-            Some(name) => Some(encode_fqdn(name).ok_or_else(|| ConfigError::Fqdn(name.clone()))?),
+            Some(name) => {
+                Some(fqdn::encode_name(name).ok_or_else(|| ConfigError::Fqdn(name.clone()))?)
+            }
             None => None,
         };
         Ok(Self {
@@ -601,6 +599,12 @@ impl Client {
     /// The current state.
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The server's Client FQDN option for the current lease (RFC 4704 §6): `None` without a
+    /// lease or when the server sent none.
+    pub fn lease_fqdn(&self) -> Option<&ClientFqdn> {
+        self.state.lease().and_then(|l| l.fqdn.as_ref())
     }
 
     /// The configuration.
@@ -714,9 +718,9 @@ impl Client {
                         first_rt_done,
                         best,
                     };
-                } else if let Some((_, server_id)) = best {
+                } else if let Some((_, server_id, offered)) = best {
                     // §18.2.1: the first RT has elapsed with Advertises collected.
-                    self.request(now, server_id);
+                    self.request(now, server_id, offered);
                 } else {
                     retx.advance(now, &mut *self.rng); // no MRC for Solicit
                     self.state = State::Soliciting {
@@ -732,18 +736,21 @@ impl Client {
                 xid,
                 mut retx,
                 server_id,
+                offered,
             } => {
                 if now < retx.next {
                     self.state = State::Requesting {
                         xid,
                         retx,
                         server_id,
+                        offered,
                     };
                 } else if retx.advance(now, &mut *self.rng) {
                     self.state = State::Requesting {
                         xid,
                         retx,
                         server_id,
+                        offered,
                     };
                     self.send_current(now);
                 } else {
@@ -911,17 +918,17 @@ impl Client {
                     Action::Bind(self.parse_reply(now, &msg, server_id)?)
                 } else {
                     // §18.2.9: ignore Advertises without a usable address.
-                    self.parse_reply(now, &msg, server_id.clone())?;
+                    let offered = self.parse_reply(now, &msg, server_id.clone())?.address;
                     let preference = match msg.opts().get(OptionCode::Preference) {
                         Some(DhcpOption::Preference(p)) => *p,
                         _ => 0,
                     };
                     if preference == 255 || *first_rt_done {
-                        Action::Request(server_id)
-                    } else if best.as_ref().is_some_and(|(p, _)| *p >= preference) {
+                        Action::Request(server_id, offered)
+                    } else if best.as_ref().is_some_and(|(p, ..)| *p >= preference) {
                         return Ok(()); // the earlier, at least as preferred, one stays
                     } else {
-                        Action::SetBest(preference, server_id)
+                        Action::SetBest(preference, server_id, offered)
                     }
                 }
             }
@@ -957,7 +964,7 @@ impl Client {
                         },
                     ) => {
                         // §18.2.10.1: NoBinding — send a Request to that server.
-                        Action::RequestAfter(server_id, e)
+                        Action::RequestAfter(server_id, lease.0.address, e)
                     }
                     Err(
                         e @ DropReason::Status {
@@ -988,18 +995,18 @@ impl Client {
         };
         match action {
             Action::Bind(lease) => self.bind(lease),
-            Action::Request(server_id) => self.request(now, server_id),
-            Action::SetBest(p, server_id) => {
+            Action::Request(server_id, offered) => self.request(now, server_id, offered),
+            Action::SetBest(p, server_id, offered) => {
                 if let State::Soliciting { best, .. } = &mut self.state {
-                    *best = Some((p, server_id));
+                    *best = Some((p, server_id, offered));
                 }
             }
             Action::Solicit(e) => {
                 self.solicit(now);
                 return Err(e);
             }
-            Action::RequestAfter(server_id, e) => {
-                self.request(now, server_id);
+            Action::RequestAfter(server_id, address, e) => {
+                self.request(now, server_id, address);
                 return Err(e);
             }
             Action::Released => {
@@ -1077,6 +1084,22 @@ impl Client {
             Some(DhcpOption::DomainNameServers(v)) => v.clone(),
             _ => Vec::new(),
         };
+        // RFC 4704 §6: the server's view of who updates what. dhcproto 0.15 keeps option 39 as
+        // an unknown option; the guard has already checked its framing and name.
+        let fqdn = msg
+            .opts()
+            .iter()
+            .find_map(|o| match o {
+                DhcpOption::Unknown(u) if u16::from(u.code()) == OPTION_CLIENT_FQDN => Some(u),
+                _ => None,
+            })
+            .and_then(|u| match ClientFqdn::parse(u.data()) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    debug!(error = %e, "ignoring the server's Client FQDN option");
+                    None
+                }
+            });
         Ok(Lease {
             address: addr.addr,
             preferred: addr.preferred_life,
@@ -1085,6 +1108,7 @@ impl Client {
             t2: derive(ia.t2, 4, 5),
             dns_servers,
             server_id,
+            fqdn,
             acquired: now,
         })
     }
@@ -1126,7 +1150,7 @@ impl Client {
         self.send_current(now);
     }
 
-    fn request(&mut self, now: Instant, server_id: Vec<u8>) {
+    fn request(&mut self, now: Instant, server_id: Vec<u8>, offered: Ipv6Addr) {
         let xid = self.new_xid();
         let retx = Retransmit::new(
             now,
@@ -1140,6 +1164,7 @@ impl Client {
             xid,
             retx,
             server_id,
+            offered,
         });
         self.send_current(now);
     }
@@ -1183,6 +1208,7 @@ impl Client {
                 xid,
                 retx,
                 server_id,
+                ..
             } => (Kind::Request, *xid, retx, Some(server_id.as_slice()), None),
             State::Renewing { xid, retx, lease } => (
                 Kind::Renew,
@@ -1209,6 +1235,10 @@ impl Client {
                 Some(&*lease.0),
             ),
         };
+        let offered = match &self.state {
+            State::Requesting { offered, .. } => Some(*offered),
+            _ => None,
+        };
         let elapsed = retx.elapsed_cs(now);
         let msg_type = match kind {
             Kind::Solicit => MessageType::Solicit,
@@ -1232,6 +1262,11 @@ impl Client {
         );
         if configures {
             let mut codes = vec![OPTION_DNS_SERVERS];
+            // RFC 4704 §5: a client sending option 39 lists it in its Option Request option
+            // when it wants the server's answer.
+            if self.fqdn_wire.is_some() {
+                codes.push(OPTION_CLIENT_FQDN);
+            }
             for c in &self.config.oro {
                 if !codes.contains(c) {
                     codes.push(*c);
@@ -1240,13 +1275,12 @@ impl Client {
             opts.insert(DhcpOption::ORO(ORO {
                 opts: codes.into_iter().map(OptionCode::from).collect(),
             }));
-            if let Some(fqdn) = &self.fqdn_wire {
-                let mut data = Vec::with_capacity(1 + fqdn.len());
-                data.push(FQDN_FLAG_S);
-                data.extend_from_slice(fqdn);
+            // RFC 4704 §5: only Solicit, Request, Renew and Rebind carry option 39; S=1 asks
+            // the server to update the AAAA RR (§5.2).
+            if let Some(name) = &self.fqdn_wire {
                 opts.insert(DhcpOption::Unknown(UnknownOption::new(
                     OptionCode::from(OPTION_CLIENT_FQDN),
-                    data,
+                    fqdn::client_option_data(name),
                 )));
             }
         }
@@ -1262,8 +1296,10 @@ impl Client {
         let listed = match (&kind, lease) {
             // §18.2.4ff: the leased address is listed with lifetimes 0 (server decides).
             (_, Some(l)) => Some(l.address),
-            // §18.2.1, §18.2.2: the address hint, lifetimes 0 (T1/T2 are 0 above).
-            (Kind::Solicit | Kind::Request, None) => self.config.hint,
+            // §18.2.2: the address the chosen Advertise offered, so that the server commits
+            // that one; §18.2.1: in Solicit the hint. Lifetimes 0 (T1/T2 are 0 above).
+            (Kind::Request, None) => offered.or(self.config.hint),
+            (Kind::Solicit, None) => self.config.hint,
             _ => None,
         };
         if let Some(addr) = listed {
@@ -1287,10 +1323,10 @@ const STATUS_NOT_ON_LINK: u16 = 4;
 
 enum Action {
     Bind(Lease),
-    Request(Vec<u8>),
-    SetBest(u8, Vec<u8>),
+    Request(Vec<u8>, Ipv6Addr),
+    SetBest(u8, Vec<u8>, Ipv6Addr),
     Solicit(DropReason),
-    RequestAfter(Vec<u8>, DropReason),
+    RequestAfter(Vec<u8>, Ipv6Addr, DropReason),
     Released,
     Declined(Ipv6Addr),
 }

@@ -62,6 +62,8 @@ struct Srv {
     ia: Option<(u32, u32, u32, u32, u32)>, // iaid, t1, t2, preferred, valid
     ia_status: Option<Status>,
     status: Option<Status>,
+    /// Raw option 39 data (flags octet + wire name) to include.
+    fqdn: Option<Vec<u8>>,
 }
 
 impl Srv {
@@ -76,6 +78,7 @@ impl Srv {
             ia: Some((7, 100, 160, 150, 200)),
             ia_status: None,
             status: None,
+            fqdn: None,
         }
     }
     fn bytes(&self) -> Vec<u8> {
@@ -101,6 +104,12 @@ impl Srv {
             }));
         }
         o.insert(DhcpOption::DomainNameServers(vec![DNS]));
+        if let Some(f) = &self.fqdn {
+            o.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::ClientFqdn,
+                f.clone(),
+            )));
+        }
         if let Some((id, t1, t2, pref, valid)) = self.ia {
             let mut ia = IANA {
                 id,
@@ -239,6 +248,8 @@ fn solicit_contents_and_retransmission() {
         Some(DhcpOption::ORO(oro)) => {
             assert!(oro.opts.contains(&OptionCode::DomainNameServers));
             assert!(oro.opts.contains(&OptionCode::DomainSearchList));
+            // RFC 4704 §5: option 39 is requested when it is sent.
+            assert!(oro.opts.contains(&OptionCode::ClientFqdn));
         }
         other => panic!("ORO: {other:?}"),
     }
@@ -367,6 +378,7 @@ fn request_reply_binds() {
             t2: secs(160.0),
             dns_servers: vec![DNS],
             server_id: SRV_A.to_vec(),
+            fqdn: None,
         })
     );
     assert_eq!(c.state().to_string(), "BOUND");
@@ -428,8 +440,9 @@ fn hint_is_sent_in_solicit_and_request_and_the_lease_afterwards() {
     .unwrap();
     let req = sent(&mut c);
     assert_eq!(req.msg_type(), MessageType::Request);
-    assert_lists_only(&req, HINT);
-    // The server ignored the hint: from now on the leased address is listed.
+    // The server ignored the hint and offered ADDR: the Request asks for what was offered
+    // (RFC 8415 §18.2.2; Kea allocates afresh otherwise), and the lease is listed afterwards.
+    assert_lists_only(&req, ADDR);
     c.handle_message(
         t0 + secs(2.0),
         &Srv::new(MessageType::Reply, req.xid_num(), SRV_A).bytes(),
@@ -469,8 +482,9 @@ fn hint_is_sent_in_solicit_and_request_and_the_lease_afterwards() {
     assert_lists_only(&dec, ADDR);
 }
 
+/// Without a hint the Solicit's IA_NA is empty; the Request names the offered address.
 #[test]
-fn no_hint_leaves_solicit_and_request_ia_na_empty() {
+fn no_hint_leaves_solicit_empty_and_the_request_asks_for_the_offer() {
     let t0 = Instant::now();
     let mut c = client(false);
     c.start(t0);
@@ -486,8 +500,7 @@ fn no_hint_leaves_solicit_and_request_ia_na_empty() {
     c.handle_timeout(c.poll_timeout().unwrap());
     let req = sent(&mut c);
     assert_eq!(req.msg_type(), MessageType::Request);
-    let (_, addrs) = ia_na(&req);
-    assert!(addrs.is_empty(), "{addrs:?}");
+    assert_lists_only(&req, ADDR);
 }
 
 #[test]
@@ -831,11 +844,11 @@ fn release_reply_and_decline() {
 
 #[test]
 fn fqdn_encoding_and_config_errors() {
-    assert_eq!(encode_fqdn("mn1").unwrap(), b"\x03mn1");
-    assert_eq!(encode_fqdn("a.b.").unwrap(), b"\x01a\x01b\x00");
-    assert!(encode_fqdn("a..b").is_none());
-    assert!(encode_fqdn("").is_none());
-    assert!(encode_fqdn(&"x".repeat(64)).is_none());
+    assert_eq!(fqdn::encode_name("mn1").unwrap(), b"\x03mn1");
+    assert_eq!(fqdn::encode_name("a.b.").unwrap(), b"\x01a\x01b\x00");
+    assert!(fqdn::encode_name("a..b").is_none());
+    assert!(fqdn::encode_name("").is_none());
+    assert!(fqdn::encode_name(&"x".repeat(64)).is_none());
     let mut cfg = config(false);
     cfg.fqdn = Some("bad..name".into());
     assert!(matches!(
@@ -848,6 +861,177 @@ fn fqdn_encoding_and_config_errors() {
         Client::new(cfg, seeded(1)),
         Err(ConfigError::Duid(_))
     ));
+}
+
+/// The option 39 data of a message, if any.
+fn fqdn_data(m: &Message) -> Option<Vec<u8>> {
+    m.opts().iter().find_map(|o| match o {
+        DhcpOption::Unknown(u) if u16::from(u.code()) == OPTION_CLIENT_FQDN => {
+            Some(u.data().to_vec())
+        }
+        _ => None,
+    })
+}
+
+fn oro_has_fqdn(m: &Message) -> bool {
+    matches!(m.opts().get(OptionCode::ORO), Some(DhcpOption::ORO(oro))
+        if oro.opts.iter().any(|c| u16::from(*c) == OPTION_CLIENT_FQDN))
+}
+
+/// RFC 4704 §5: option 39 (S=1, the configured name) and 39 in the ORO go in Solicit,
+/// Request, Renew and Rebind; Release and Decline carry neither.
+#[test]
+fn fqdn_option_in_configuring_messages_only() {
+    const WIRE: &[u8] = b"\x01\x03mn1\x07example\x03com\x00";
+    let t0 = Instant::now();
+    let mut c = client(false);
+    c.start(t0);
+    let sol = sent(&mut c);
+    assert_eq!(fqdn_data(&sol).as_deref(), Some(WIRE));
+    assert!(oro_has_fqdn(&sol));
+    c.handle_message(
+        t0,
+        &Srv::new(MessageType::Advertise, sol.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    c.handle_timeout(c.poll_timeout().unwrap());
+    let req = sent(&mut c);
+    assert_eq!(req.msg_type(), MessageType::Request);
+    assert_eq!(fqdn_data(&req).as_deref(), Some(WIRE));
+    assert!(oro_has_fqdn(&req));
+    c.handle_message(
+        t0,
+        &Srv::new(MessageType::Reply, req.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    c.handle_timeout(t0 + secs(100.0));
+    let ren = sent(&mut c);
+    assert_eq!(ren.msg_type(), MessageType::Renew);
+    assert_eq!(fqdn_data(&ren).as_deref(), Some(WIRE));
+    assert!(oro_has_fqdn(&ren));
+    c.handle_timeout(t0 + secs(160.0));
+    let reb = sent(&mut c);
+    assert_eq!(reb.msg_type(), MessageType::Rebind);
+    assert_eq!(fqdn_data(&reb).as_deref(), Some(WIRE));
+    c.release(t0 + secs(161.0)).unwrap();
+    let rel = sent(&mut c);
+    assert_eq!(rel.msg_type(), MessageType::Release);
+    assert_eq!(fqdn_data(&rel), None);
+    assert!(rel.opts().get(OptionCode::ORO).is_none());
+
+    let mut c = client(false);
+    let tb = bound(&mut c, t0);
+    c.decline(tb).unwrap();
+    let dec = sent(&mut c);
+    assert_eq!(dec.msg_type(), MessageType::Decline);
+    assert_eq!(fqdn_data(&dec), None);
+
+    // Without a name: no option 39 and no 39 in the ORO.
+    let mut cfg = config(false);
+    cfg.fqdn = None;
+    let mut c = Client::new(cfg, seeded(5)).unwrap();
+    c.start(t0);
+    let sol = sent(&mut c);
+    assert_eq!(fqdn_data(&sol), None);
+    assert!(!oro_has_fqdn(&sol));
+}
+
+/// RFC 4704 §6: the server's option 39 in the Reply (here S=1 O=1 and a name of the server's
+/// choosing) is reported with the lease, and replaced by the option of each later Reply.
+#[test]
+fn server_fqdn_answer_is_reported_with_the_lease() {
+    let t0 = Instant::now();
+    let mut c = client(false);
+    c.start(t0);
+    let sol = sent(&mut c);
+    let mut adv = Srv::new(MessageType::Advertise, sol.xid_num(), SRV_A);
+    adv.fqdn = Some(b"\x01\x03mn1\x07example\x03com\x00".to_vec());
+    c.handle_message(t0, &adv.bytes()).unwrap();
+    c.handle_timeout(c.poll_timeout().unwrap());
+    let req = sent(&mut c);
+    let mut rep = Srv::new(MessageType::Reply, req.xid_num(), SRV_A);
+    rep.fqdn = Some(b"\x03\x03mn7\x07example\x00".to_vec());
+    c.handle_message(t0 + secs(1.0), &rep.bytes()).unwrap();
+    let expected = ClientFqdn {
+        flags: FqdnFlags {
+            s: true,
+            o: true,
+            n: false,
+        },
+        name: "mn7.example.".into(),
+        fully_qualified: true,
+    };
+    match c.poll_event() {
+        Some(Event::Bound { fqdn, address, .. }) => {
+            assert_eq!(address, ADDR);
+            assert_eq!(fqdn.as_ref(), Some(&expected));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.lease_fqdn(), Some(&expected));
+    match c.state() {
+        State::Bound { lease } => assert_eq!(lease.fqdn(), Some(&expected)),
+        other => panic!("{other}"),
+    }
+    assert_eq!(expected.flags.to_string(), "S=1 O=1 N=0");
+
+    // The Renew's Reply says N=1 (no update): the report follows it.
+    c.handle_timeout(t0 + secs(101.0));
+    let ren = sent(&mut c);
+    let mut rep = Srv::new(MessageType::Reply, ren.xid_num(), SRV_A);
+    rep.fqdn = Some(vec![fqdn::FLAG_N, 3, b'm', b'n', b'1']);
+    c.handle_message(t0 + secs(102.0), &rep.bytes()).unwrap();
+    match c.poll_event() {
+        Some(Event::Bound { fqdn: Some(f), .. }) => {
+            assert_eq!(
+                f.flags,
+                FqdnFlags {
+                    s: false,
+                    o: false,
+                    n: true
+                }
+            );
+            assert_eq!((f.name.as_str(), f.fully_qualified), ("mn1", false));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A Reply without option 39 clears it.
+    c.handle_timeout(t0 + secs(203.0));
+    let ren = sent(&mut c);
+    c.handle_message(
+        t0 + secs(203.5),
+        &Srv::new(MessageType::Reply, ren.xid_num(), SRV_A).bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Bound { fqdn: None, .. })
+    ));
+    assert_eq!(c.lease_fqdn(), None);
+}
+
+/// A Reply whose option 39 is hostile (compression pointer, label past the end, no flags) is
+/// malformed: dropped with a reason, no panic, the client keeps waiting.
+#[test]
+fn hostile_server_fqdn_is_malformed_not_a_panic() {
+    for body in [&b""[..], b"\x01\xc0\x00", b"\x01\x3f", b"\x01\x01a\x00\x00"] {
+        let t0 = Instant::now();
+        let mut c = client(true);
+        c.start(t0);
+        let sol = sent(&mut c);
+        let mut r = Srv::new(MessageType::Reply, sol.xid_num(), SRV_A);
+        r.rapid = true;
+        r.fqdn = Some(body.to_vec());
+        assert!(
+            matches!(
+                c.handle_message(t0, &r.bytes()),
+                Err(DropReason::Malformed(_))
+            ),
+            "{body:?}"
+        );
+        assert_eq!(c.state().name(), "SOLICITING");
+        assert_eq!(c.poll_event(), None);
+    }
 }
 
 /// The start of a Reply to the current exchange that passes the xid and Client ID checks.

@@ -9,11 +9,13 @@
 
 mod config;
 mod dhcp;
+mod dns;
 mod home_addresses;
 mod pool;
 mod registration;
 mod runtime;
 mod status;
+mod xauth;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -14,6 +14,9 @@
 //!   Request goes to the home address (§10.3.1 "MAY"; §6.1.2).
 //! * What changed (created, moved, refreshed, deregistered, expired) goes back to the daemon,
 //!   which forwards the home address only while a binding exists.
+//! * An accepted Binding Update with the DNS Update option (RFC 5026 §6.2) has its
+//!   acknowledgement held back for the daemon's DNS side (`dns`), which adds the option's
+//!   answer.
 
 use std::collections::HashMap;
 use std::net::Ipv6Addr;
@@ -26,6 +29,8 @@ use mip6::{
 };
 use tracing::{debug, info, warn};
 use tunnel::LocalPayload;
+
+use crate::dns::HeldAck;
 
 /// The Mobility Header (RFC 6275 §6.1).
 const IPPROTO_MH: u8 = 135;
@@ -47,6 +52,9 @@ pub(crate) struct Output {
     pub(crate) forward: Vec<Ipv6Addr>,
     /// Stop forwarding it.
     pub(crate) stop: Vec<Ipv6Addr>,
+    /// Acknowledgements held back for a DNS update, with the option asking for it and the
+    /// identity that asked.
+    pub(crate) dns: Vec<(HeldAck, mip6::DnsUpdateOption, String)>,
 }
 
 /// Counters for `status`.
@@ -194,17 +202,37 @@ impl Registrations {
             }
         }
         if let Some(ack) = outcome.ack() {
-            let mut mh = Vec::new();
-            let mut packet = Vec::new();
-            if Message::BindingAck(ack.clone())
-                .emit(self.home_agent, hoa, &mut mh)
-                .is_ok()
-                && build_ba_packet(self.home_agent, coa, hoa, &mh, &mut packet).is_some()
-            {
-                out.packets.push(packet);
+            let held = HeldAck {
+                care_of: coa,
+                home_address: hoa,
+                ack: ack.clone(),
+            };
+            match crate::dns::requested(&bu.options) {
+                Some(req) if matches!(outcome, BuOutcome::Accepted { .. }) => {
+                    out.dns.push((held, req.clone(), identity.to_owned()));
+                }
+                _ => out.packets.extend(self.ba_packet(&held)),
             }
         }
         out
+    }
+
+    /// The Binding Acknowledgement as a packet: behind a type 2 Routing header to the care-of
+    /// address (§6.4, §9.5.4).
+    pub(crate) fn ba_packet(&self, held: &HeldAck) -> Option<Vec<u8>> {
+        let mut mh = Vec::new();
+        let mut packet = Vec::new();
+        Message::BindingAck(held.ack.clone())
+            .emit(self.home_agent, held.home_address, &mut mh)
+            .ok()?;
+        build_ba_packet(
+            self.home_agent,
+            held.care_of,
+            held.home_address,
+            &mh,
+            &mut packet,
+        )?;
+        Some(packet)
     }
 
     fn apply(&mut self, change: &BindingChange, out: &mut Output) {
@@ -357,6 +385,44 @@ mod tests {
         assert_eq!(out.stop, vec![HOA]);
         assert!(!r.has_binding(HOA));
         assert_eq!(r.counters().bu_accepted, 3);
+    }
+
+    /// RFC 5026 §6.2: an accepted Binding Update asking for a DNS update has its
+    /// acknowledgement held for the DNS side, which answers in the option; a refused one is
+    /// answered at once.
+    #[test]
+    fn dns_update_request_holds_the_acknowledgement() {
+        let mut r = regs();
+        let now = Instant::now();
+        let mut p = bu(HOA, 7, 15);
+        let mut mh = Vec::new();
+        let request = mip6::DnsUpdateOption::request("mn1.example.", false).unwrap();
+        Message::BindingUpdate(BindingUpdate {
+            sequence: 7,
+            flags: BuFlags::ACK | BuFlags::HOME,
+            lifetime: 15,
+            options: vec![mip6::MobilityOption::DnsUpdate(request.clone())],
+        })
+        .emit(HOA, HA, &mut mh)
+        .unwrap();
+        p.payload = mh;
+        let out = r.on_payload(now, &p, "mn1", |_, _| true);
+        assert!(out.packets.is_empty(), "the BA waits for DNS");
+        assert_eq!(out.forward, vec![HOA]);
+        let (held, req, identity) = &out.dns[0];
+        assert_eq!((req, identity.as_str()), (&request, "mn1"));
+        let answered = crate::dns::answer(held.clone(), req, mip6::DnsUpdateStatus::PERFORMED);
+        let a = ba(&r.ba_packet(&answered).expect("packet"));
+        assert_eq!((a.status, a.sequence), (BaStatus::ACCEPTED, 7));
+        assert!(a.options.iter().any(|o| matches!(
+            o,
+            mip6::MobilityOption::DnsUpdate(d) if d.status == mip6::DnsUpdateStatus::PERFORMED
+                && d.fqdn().as_deref() == Some("mn1.example.")
+        )));
+        // The same sequence again is refused (135): answered at once, no DNS work.
+        let out = r.on_payload(now, &p, "mn1", |_, _| true);
+        assert!(out.dns.is_empty());
+        assert_eq!(ba(&out.packets[0]).status, BaStatus::SEQUENCE_OUT_OF_WINDOW);
     }
 
     #[test]

@@ -12,6 +12,10 @@
 //!   answers go back down the same IKE SA's tunnel.
 //! * Mode Config (draft §3.1): with `[modecfg] source = "dhcpv6"` the address is leased from
 //!   the DHCPv6 server on the peer's behalf (`dhcp`), with `"pool"` from the range (`pool`).
+//! * XAUTH (draft §4): a peer that must pass XAUTH (`auth = "hybrid"` or `"psk+xauth"`) is
+//!   checked with RADIUS (`xauth`); the engine gives it nothing else until the verdict.
+//! * DNS (RFC 5026 §6): a Binding Update asking for its name to be updated gets its
+//!   acknowledgement once `[dns_update]`'s server has answered (`dns`).
 //! * Forwarding: once a tunnel-mode SA for a home address is up, the address is routed into
 //!   the TUN device and the home agent answers neighbour solicitations for it on the home link
 //!   (proxy NDP), so that home-link hosts reach the mobile node. The binding cache (issue 5)
@@ -37,17 +41,22 @@ use tunnel::{Handle, LocalDatagram, LocalUdp, Snapshot, TunInfo, TunnelConfig};
 
 use crate::config::{Config, ModecfgSource};
 use crate::dhcp::{Action, Dhcp};
+use crate::dns::NameUpdates;
 use crate::home_addresses::{self, Authority, Held, Policy, Shared, lock};
 use crate::pool::Pool;
 use crate::registration::Registrations;
 use crate::status::{AddressSource, BindingStatus, PeerStatus, Status};
+use crate::xauth::{Attempt, Decision, XauthChecker};
 
 /// The TUN device of the home agent.
 const TUN_NAME: &str = "mip6ha0";
 /// Its MTU (see the mobile node's).
 const TUN_MTU: u16 = 1400;
-/// How often `status` is refreshed from the tunnel task.
+/// How often `status` is refreshed from the tunnel task without events.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
+/// After an event, `status` is refreshed within this much: a snapshot costs O(peers), so many
+/// events in a burst share one.
+const STATUS_AFTER_EVENT: Duration = Duration::from_millis(50);
 /// Destination Options: the first extension header of a Binding Update (Home Address option).
 const DEST_OPTS: u8 = 60;
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1): where mobile nodes send.
@@ -61,6 +70,10 @@ struct HomeAgent {
     guard: NetConfigGuard,
     /// Home addresses with tunnel-mode SAs (our SPI, their IKE SA).
     tunnels: HashMap<Ipv6Addr, Vec<(u32, IkeSaId)>>,
+    /// The home address of each of those SAs, by our SPI.
+    tunnel_spis: HashMap<u32, Ipv6Addr>,
+    /// When `status` is next refreshed after events.
+    refresh_at: Option<Instant>,
     /// Home addresses routed into the TUN device (with a proxy NDP entry).
     routed: HashSet<Ipv6Addr>,
     /// IKE SAs of Mobile IPv6 nodes (they have the RFC 3776 transport SA): their home
@@ -78,11 +91,15 @@ struct HomeAgent {
     pool: Option<Pool>,
     /// The authenticated identity of each IKE SA.
     identities: HashMap<IkeSaId, String>,
+    /// XAUTH answers checked with RADIUS (`[radius]`).
+    xauth: Option<XauthChecker>,
+    /// The mobile nodes' names in DNS (`[dns_update]`).
+    dns: Option<NameUpdates>,
 }
 
 /// Runs the home agent until `shutdown` resolves, then tears down.
 pub(crate) async fn run_daemon(
-    cfg: Config,
+    mut cfg: Config,
     status: Arc<Mutex<Status>>,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<()> {
@@ -147,6 +164,10 @@ pub(crate) async fn run_daemon(
         .with_context(|| format!("proxy_ndp on {home}"))?;
     let mut relay_cfg = dhcp6_relay::Config::new(cfg.file.home_link.address);
     relay_cfg.servers.clone_from(&cfg.file.dhcpv6.servers);
+    // A node's relay tunnel lasts as long as its lease (Renew and Rebind come through it): as
+    // many as the binding cache holds (the relay's own default of 1024 capped the home agent
+    // at 1024 nodes; found by `load-gen`).
+    relay_cfg.max_tunnels = cfg.file.bindings.max_entries;
     let mut seed = [0u8; 8];
     rng.fill(&mut seed);
     relay_cfg.nonce_seed = u64::from_le_bytes(seed);
@@ -176,6 +197,14 @@ pub(crate) async fn run_daemon(
         Duration::from_secs(cfg.file.bindings.max_lifetime),
         cfg.file.bindings.max_entries,
     );
+    let xauth = match &cfg.radius {
+        Some(r) => Some(XauthChecker::new(r).context("RADIUS client")?),
+        None => None,
+    };
+    let dns = match cfg.dns_update.take() {
+        Some(d) => Some(NameUpdates::new(d).context("DNS update socket")?),
+        None => None,
+    };
     let mut ha = HomeAgent {
         cfg,
         status,
@@ -183,6 +212,8 @@ pub(crate) async fn run_daemon(
         tun,
         guard,
         tunnels: HashMap::new(),
+        tunnel_spis: HashMap::new(),
+        refresh_at: None,
         routed: HashSet::new(),
         mobile: HashSet::new(),
         reg,
@@ -192,20 +223,36 @@ pub(crate) async fn run_daemon(
         dhcp,
         pool,
         identities: HashMap::new(),
+        xauth,
+        dns,
     };
     info!(%address, home_link = %home, relay = ha.cfg.file.dhcpv6.relay, modecfg = ?ha.cfg.file.modecfg.source, "home agent up");
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(STATUS_EVERY);
     let mut buf = vec![0u8; 65536];
+    let mut radius_buf = vec![0u8; 4096];
+    let mut dns_buf = vec![0u8; 4096];
     let signal = loop {
         let deadline = ha.dhcp.poll_timeout();
         let reg_deadline = ha.reg.poll_timeout();
+        let radius_deadline = ha.xauth.as_ref().and_then(XauthChecker::poll_timeout);
+        let dns_deadline = ha.dns.as_ref().and_then(NameUpdates::poll_timeout);
+        let refresh_at = ha.refresh_at;
         tokio::select! {
             sig = &mut shutdown => break sig,
             ev = events.recv() => match ev {
-                Some(ev) => { ha.on_event(ev).await; ha.refresh().await; }
+                Some(ev) => {
+                    ha.on_event(ev).await;
+                    ha.refresh_at.get_or_insert_with(|| Instant::now() + STATUS_AFTER_EVENT);
+                }
                 None => anyhow::bail!("the tunnel task stopped"),
             },
+            () = async {
+                match refresh_at {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => ha.refresh().await,
             d = local.recv() => match d {
                 Some(d) => ha.on_tunnel_datagram(d).await,
                 None => anyhow::bail!("the tunnel task stopped"),
@@ -238,6 +285,62 @@ pub(crate) async fn run_daemon(
             } => {
                 let actions = ha.dhcp.handle_timeout(Instant::now()).await;
                 ha.act(actions).await;
+            }
+            r = async {
+                match &ha.xauth {
+                    Some(x) => x.recv(&mut radius_buf).await,
+                    None => std::future::pending().await,
+                }
+            } => match r {
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    let decisions = match ha.xauth.as_mut() {
+                        Some(x) => x.on_datagram(now, from, &radius_buf[..n]).await,
+                        None => Vec::new(),
+                    };
+                    ha.xauth_verdicts(decisions).await;
+                }
+                Err(e) => warn!(error = %e, "RADIUS socket receive failed"),
+            },
+            () = async {
+                match radius_deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let decisions = match ha.xauth.as_mut() {
+                    Some(x) => x.on_timeout(Instant::now()).await,
+                    None => Vec::new(),
+                };
+                ha.xauth_verdicts(decisions).await;
+            }
+            r = async {
+                match &ha.dns {
+                    Some(d) => d.recv(&mut dns_buf).await,
+                    None => std::future::pending().await,
+                }
+            } => match r {
+                Ok((n, from)) => {
+                    let now = Instant::now();
+                    let released = match ha.dns.as_mut() {
+                        Some(d) => d.on_datagram(now, from, &dns_buf[..n]).await,
+                        None => Vec::new(),
+                    };
+                    ha.send_held_acks(released).await;
+                }
+                Err(e) => warn!(error = %e, "DNS socket receive failed"),
+            },
+            () = async {
+                match dns_deadline {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let released = match ha.dns.as_mut() {
+                    Some(d) => d.on_timeout(Instant::now()).await,
+                    None => Vec::new(),
+                };
+                ha.send_held_acks(released).await;
             }
             _ = tick.tick() => {
                 lock(&ha.table).prune(Instant::now());
@@ -273,7 +376,24 @@ impl HomeAgent {
                     pool.replaced(old, new);
                 }
             }
+            Event::XauthCredentials {
+                sa,
+                identity,
+                user,
+                response,
+            } => {
+                self.on_xauth_credentials(now, sa, &identity, &user, response)
+                    .await
+            }
+            Event::XauthFailed { sa, .. } | Event::IkeSaFailed { sa, .. } => {
+                if let Some(x) = self.xauth.as_mut() {
+                    x.forget(sa);
+                }
+            }
             Event::IkeSaDeleted { sa, .. } => {
+                if let Some(x) = self.xauth.as_mut() {
+                    x.forget(sa);
+                }
                 let actions = self.dhcp.ike_sa_down(now, sa).await;
                 self.act(actions).await;
                 self.mobile.remove(&sa);
@@ -335,6 +455,7 @@ impl HomeAgent {
                             .entry(hoa)
                             .or_default()
                             .push((c.spi_in, c.ike_sa));
+                        self.tunnel_spis.insert(c.spi_in, hoa);
                         self.update_forwarding(hoa).await;
                     }
                     (Mode::Transport, Some(hoa)) => {
@@ -346,12 +467,7 @@ impl HomeAgent {
             }
             Event::ChildSaDeleted { spi_in, .. } => {
                 self.reg.child_down(spi_in);
-                let hoa = self
-                    .tunnels
-                    .iter()
-                    .find(|(_, v)| v.iter().any(|(s, _)| *s == spi_in))
-                    .map(|(a, _)| *a);
-                if let Some(hoa) = hoa {
+                if let Some(hoa) = self.tunnel_spis.remove(&spi_in) {
                     if let Some(v) = self.tunnels.get_mut(&hoa) {
                         v.retain(|(s, _)| *s != spi_in);
                         if v.is_empty() {
@@ -369,6 +485,68 @@ impl HomeAgent {
         }
     }
 
+    /// A peer's XAUTH answer: to RADIUS, unless its identity may not use that user.
+    async fn on_xauth_credentials(
+        &mut self,
+        now: Instant,
+        sa: IkeSaId,
+        identity: &ikev1::Identity,
+        user: &str,
+        response: ikev1::XauthResponse,
+    ) {
+        let id = identity.to_string();
+        let allowed_user = self
+            .cfg
+            .peers
+            .iter()
+            .find(|p| p.identity.matches(identity))
+            .and_then(|p| p.xauth_user.clone());
+        let peer = self
+            .tunnel
+            .with_engine(move |e, _| e.ike_sa_info(sa).map(|i| i.remote))
+            .await
+            .ok()
+            .flatten();
+        let decision = match self.xauth.as_mut() {
+            Some(x) => {
+                x.check(
+                    now,
+                    Attempt {
+                        sa,
+                        identity: &id,
+                        user,
+                        response,
+                        allowed_user: allowed_user.as_deref(),
+                        peer,
+                    },
+                )
+                .await
+            }
+            None => {
+                warn!(%sa, identity = %id, user, "XAUTH refused: no [radius] section to check it with");
+                Some(Decision { sa, ok: false })
+            }
+        };
+        self.xauth_verdicts(decision.into_iter().collect()).await;
+    }
+
+    /// Tells the engine what RADIUS said.
+    async fn xauth_verdicts(&mut self, decisions: Vec<Decision>) {
+        for Decision { sa, ok } in decisions {
+            match self
+                .tunnel
+                .with_engine(move |e, now| e.xauth_verdict(now, sa, ok))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(%sa, error = %e, "XAUTH verdict for an SA that moved on")
+                }
+                Err(_) => warn!("the tunnel task stopped"),
+            }
+        }
+    }
+
     /// A transport-mode payload out of the tunnel (a Binding Update).
     async fn on_payload(&mut self, p: &tunnel::LocalPayload) {
         let identity = self.identities.get(&p.ike_sa).cloned().unwrap_or_default();
@@ -382,13 +560,56 @@ impl HomeAgent {
     }
 
     async fn registration_output(&mut self, out: crate::registration::Output) {
+        let now = Instant::now();
         for packet in out.packets {
             if self.tunnel.send_packet(packet).await.is_err() {
                 warn!("the tunnel task stopped");
             }
         }
+        for (held, request, identity) in out.dns {
+            let answer = match self.dns.as_mut() {
+                Some(d) => {
+                    let rule = self
+                        .cfg
+                        .peers
+                        .iter()
+                        .find(|p| p.identity.matches(&ikev1::Identity::parse(&identity)))
+                        .map(|p| p.names.clone())
+                        .unwrap_or_default();
+                    d.on_binding(now, &identity, &rule, &request, held).await
+                }
+                None => {
+                    tracing::debug!(%identity, "DNS Update option, but no [dns_update] configured");
+                    Some(crate::dns::answer(
+                        held,
+                        &request,
+                        mip6::DnsUpdateStatus::REASON_UNSPECIFIED,
+                    ))
+                }
+            };
+            if let Some(held) = answer {
+                self.send_held_acks(vec![crate::dns::Release { held }])
+                    .await;
+            }
+        }
+        for hoa in &out.stop {
+            if let Some(d) = self.dns.as_mut() {
+                d.on_binding_gone(now, *hoa).await;
+            }
+        }
         for hoa in out.forward.into_iter().chain(out.stop) {
             self.update_forwarding(hoa).await;
+        }
+    }
+
+    /// Binding Acknowledgements whose DNS answer is known.
+    async fn send_held_acks(&mut self, released: Vec<crate::dns::Release>) {
+        for r in released {
+            if let Some(packet) = self.reg.ba_packet(&r.held)
+                && self.tunnel.send_packet(packet).await.is_err()
+            {
+                warn!("the tunnel task stopped");
+            }
         }
     }
 
@@ -488,13 +709,38 @@ impl HomeAgent {
         info!(home_address = %hoa, "home address no longer routed");
     }
 
-    async fn refresh(&self) {
+    async fn refresh(&mut self) {
+        self.refresh_at = None;
         let Ok(snap) = self.tunnel.snapshot().await else {
             return;
         };
         let status = {
             let table = lock(&self.table);
-            build_status(&self.cfg, &snap, &table, self.dhcp.counters(), &self.reg)
+            let mut status =
+                build_status(&self.cfg, &snap, &table, self.dhcp.counters(), &self.reg);
+            if let Some(x) = &self.xauth {
+                let c = x.counters();
+                for (k, v) in [
+                    ("xauth_accepted", c.accepted),
+                    ("xauth_rejected", c.rejected),
+                    ("xauth_radius_timeouts", c.timeouts),
+                    ("radius_dropped", x.radius_dropped()),
+                ] {
+                    status.counters.insert(k.to_owned(), v);
+                }
+            }
+            if let Some(d) = &self.dns {
+                let c = d.counters();
+                for (k, v) in [
+                    ("dns_updated", c.updated),
+                    ("dns_removed", c.removed),
+                    ("dns_failed", c.failed),
+                    ("dns_prohibited", c.prohibited),
+                ] {
+                    status.counters.insert(k.to_owned(), v);
+                }
+            }
+            status
         };
         if let Ok(mut s) = self.status.lock() {
             *s = status;
@@ -523,16 +769,17 @@ fn build_status(
 ) -> Status {
     let now = Instant::now();
     let prefix = cfg.file.home_link.prefix;
+    // One pass over the child SAs, not one per IKE SA (thousands of peers: `load-gen`).
+    let mut by_ike: HashMap<IkeSaId, Vec<&tunnel::ChildInfo>> = HashMap::new();
+    for c in &snap.children {
+        by_ike.entry(c.child.ike_sa).or_default().push(c);
+    }
     let mut peers: Vec<PeerStatus> = snap
         .ike_sas
         .iter()
         .filter(|(_, i)| i.established)
         .map(|(id, i)| {
-            let children: Vec<_> = snap
-                .children
-                .iter()
-                .filter(|c| c.child.ike_sa == *id)
-                .collect();
+            let children = by_ike.remove(id).unwrap_or_default();
             let identity = i
                 .remote_id
                 .as_ref()
@@ -556,6 +803,7 @@ fn build_status(
             };
             PeerStatus {
                 identity,
+                xauth_user: i.xauth_user.clone(),
                 care_of_address: coa,
                 home_address: hoa,
                 address_source: source,

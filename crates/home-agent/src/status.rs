@@ -49,8 +49,11 @@ impl AddressSource {
 /// One connected mobile node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PeerStatus {
-    /// Its authenticated IKE identity.
+    /// Its IKE identity (authenticated by phase 1, or in hybrid mode by XAUTH).
     pub(crate) identity: String,
+    /// The XAUTH user it logged in as, when it passed XAUTH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) xauth_user: Option<String>,
     /// Its care-of address (the outer address of its IKE SA).
     pub(crate) care_of_address: Option<Ipv6Addr>,
     /// Its home address, once known.
@@ -102,6 +105,9 @@ impl Status {
         );
         for p in &self.peers {
             let _ = writeln!(out, "  {}", p.identity);
+            if let Some(u) = &p.xauth_user {
+                let _ = writeln!(out, "    xauth user       {u}");
+            }
             let _ = writeln!(out, "    care-of address  {}", or_dash(p.care_of_address));
             let _ = writeln!(
                 out,
@@ -156,6 +162,7 @@ mod tests {
         let mut s = Status::default();
         s.peers.push(PeerStatus {
             identity: "mn1@example.com".into(),
+            xauth_user: None,
             care_of_address: Some("2001:db8:ff::2".parse().unwrap()),
             home_address: Some("2001:db8:1::1000".parse().unwrap()),
             address_source: Some(AddressSource::Static),

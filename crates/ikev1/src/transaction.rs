@@ -315,8 +315,12 @@ impl Engine {
             .exchanges
             .get_mut(&mid)
             .ok_or_else(|| Reject::Unexpected("exchange".into()))?;
+        // xauth-06 §3.1 ties REPLY and ACK to the request by Identifier, but strongSwan answers
+        // XAUTH with Identifier 0 (seen on the wire here); the message ID and HASH already bind
+        // the answer to the exchange, so 0 is accepted too.
+        let xauth_fits = |expected: u16| cp.identifier == expected || cp.identifier == 0;
         match (&ex.kind, cp.cfg_type) {
-            (Kind::XauthRequested(r), CfgType::REPLY) if r.identifier == cp.identifier => {
+            (Kind::XauthRequested(r), CfgType::REPLY) if xauth_fits(r.identifier) => {
                 let Kind::XauthRequested(r) = std::mem::replace(&mut ex.kind, Kind::Done) else {
                     return Ok(());
                 };
@@ -328,9 +332,7 @@ impl Engine {
                 self.on_xauth_reply(now, id, &r, &cp);
                 Ok(())
             }
-            (Kind::XauthStatus { identifier, ok }, CfgType::ACK)
-                if *identifier == cp.identifier =>
-            {
+            (Kind::XauthStatus { identifier, ok }, CfgType::ACK) if xauth_fits(*identifier) => {
                 let ok = *ok;
                 ex.iv = next_iv;
                 ex.last_rx = Some(d);

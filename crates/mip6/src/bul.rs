@@ -43,7 +43,8 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use crate::mh::{
-    BindingAck, BindingUpdate, BuFlags, Message, MobilityOption, duration_to_lifetime,
+    BindingAck, BindingUpdate, BuFlags, DnsUpdateOption, DnsUpdateStatus, Message, MobilityOption,
+    duration_to_lifetime,
 };
 use crate::status::BaStatus;
 
@@ -76,6 +77,10 @@ pub struct BulConfig {
     pub max_resyncs: u8,
     /// Binding Updates sent for one deregistration before giving up (at least 1).
     pub max_deregistration_transmissions: u32,
+    /// Ask the home agent to keep this name's AAAA record at the home address: every
+    /// Binding Update carries the DNS Update option (RFC 5026 §6.2), with the R flag (remove)
+    /// in a deregistration. Must be a valid domain name, or no option is sent.
+    pub dns_update: Option<String>,
 }
 
 impl Default for BulConfig {
@@ -88,6 +93,7 @@ impl Default for BulConfig {
             key_management_mobility: false,
             max_resyncs: 3,
             max_deregistration_transmissions: 4,
+            dns_update: None,
         }
     }
 }
@@ -205,6 +211,8 @@ pub struct BulStatus {
     pub lifetime_left: Option<Duration>,
     /// Status of the last Binding Acknowledgement.
     pub last_status: Option<BaStatus>,
+    /// The DNS Update status of the last Binding Acknowledgement that carried one.
+    pub dns_update: Option<DnsUpdateStatus>,
 }
 
 /// A known binding at the home agent.
@@ -253,6 +261,7 @@ pub struct HomeRegistration {
     next_sequence: u16,
     last_sent: Option<u16>,
     last_status: Option<BaStatus>,
+    last_dns_status: Option<DnsUpdateStatus>,
     registered_once: bool,
     send_due: bool,
     state: State,
@@ -275,6 +284,7 @@ impl HomeRegistration {
             next_sequence: initial_sequence,
             last_sent: None,
             last_status: None,
+            last_dns_status: None,
             registered_once: false,
             send_due: false,
             state: State::Idle,
@@ -325,6 +335,7 @@ impl HomeRegistration {
             sequence: self.last_sent,
             lifetime_left: bound.map(|b| b.expires_at.saturating_duration_since(now)),
             last_status: self.last_status,
+            dns_update: self.last_dns_status,
         }
     }
 
@@ -439,6 +450,12 @@ impl HomeRegistration {
             });
         }
         self.last_status = Some(ba.status);
+        if let Some(st) = ba.options.iter().find_map(|o| match o {
+            MobilityOption::DnsUpdate(d) => Some(d.status),
+            _ => None,
+        }) {
+            self.last_dns_status = Some(st);
+        }
         self.send_due = false;
         if dereg {
             debug!(hoa = %self.home_address, status = %ba.status, "deregistration acknowledged");
@@ -583,8 +600,9 @@ impl HomeRegistration {
         if !self.send_due {
             return None;
         }
-        let p = match &self.state {
-            State::Registering(p) | State::Deregistering(p) => *p,
+        let (p, dereg) = match &self.state {
+            State::Registering(p) => (*p, false),
+            State::Deregistering(p) => (*p, true),
             _ => {
                 self.send_due = false;
                 return None;
@@ -595,13 +613,22 @@ impl HomeRegistration {
         if self.config.key_management_mobility {
             flags = flags | BuFlags::KEY_MGMT;
         }
+        let mut options = vec![MobilityOption::AlternateCareOfAddress(p.care_of)];
+        if let Some(o) = self
+            .config
+            .dns_update
+            .as_deref()
+            .and_then(|fqdn| DnsUpdateOption::request(fqdn, dereg))
+        {
+            options.push(MobilityOption::DnsUpdate(o));
+        }
         let bu = Message::BindingUpdate(BindingUpdate {
             sequence: p.sequence,
             flags,
             lifetime: p.lifetime,
-            options: vec![MobilityOption::AlternateCareOfAddress(p.care_of)],
+            options,
         });
-        // A fixed-size message: emit cannot fail.
+        // Options of valid sizes only: emit cannot fail.
         let size = bu.emit(self.home_address, self.home_agent, buf).ok()?;
         Some(Transmit {
             care_of: p.care_of,
@@ -660,6 +687,47 @@ mod tests {
             lifetime,
             options: vec![],
         }
+    }
+
+    /// RFC 5026 §6.2: with a name configured, each Binding Update asks for the DNS update (R
+    /// clear), the deregistration for the removal (R set); the home agent's status is kept.
+    #[test]
+    fn dns_update_option_in_every_binding_update() {
+        let t0 = Instant::now();
+        let config = BulConfig {
+            dns_update: Some("mn1.example.".into()),
+            ..BulConfig::default()
+        };
+        let mut b = HomeRegistration::new(config, a(HOA), a(HA), 7);
+        b.register(t0, a(COA));
+        let (_, bu) = sent(&mut b, t0).expect("BU");
+        let dns = bu
+            .options
+            .iter()
+            .find_map(|o| match o {
+                MobilityOption::DnsUpdate(d) => Some(d.clone()),
+                _ => None,
+            })
+            .expect("DNS Update option");
+        assert_eq!(dns.fqdn().as_deref(), Some("mn1.example."));
+        assert!(!dns.remove);
+        let mut ba = ack(bu.sequence, BaStatus::ACCEPTED, 100);
+        ba.options
+            .push(MobilityOption::DnsUpdate(DnsUpdateOption::answer(
+                &dns,
+                DnsUpdateStatus::DNS_UPDATE_FAILED,
+            )));
+        b.handle_ba(t0, &ba).unwrap();
+        assert_eq!(
+            b.status(t0).dns_update,
+            Some(DnsUpdateStatus::DNS_UPDATE_FAILED)
+        );
+        assert!(b.deregister(t0));
+        let (_, bu) = sent(&mut b, t0).expect("deregistration BU");
+        assert_eq!(bu.lifetime, 0);
+        assert!(bu.options.iter().any(
+            |o| matches!(o, MobilityOption::DnsUpdate(d) if d.remove && d.fqdn().as_deref() == Some("mn1.example."))
+        ));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! exchange over the RFC 3776 transport-mode SAs once the IKEv1 bootstrap is done.
 //!
 //! * [`mh`]: the Mobility Header codec (§6.1) with the Binding Refresh Request, Binding
-//!   Update, Binding Acknowledgement and Binding Error, the mobility options (§6.2) and the
-//!   checksum over the IPv6 pseudo-header.
+//!   Update, Binding Acknowledgement and Binding Error, the mobility options (§6.2, and the DNS
+//!   Update option of RFC 5026 §6.2) and the checksum over the IPv6 pseudo-header.
 //! * [`ext`]: the Home Address destination option (§6.3), the type 2 Routing header (§6.4),
 //!   building the Binding Update / Acknowledgement packets and finding the Mobility Header in a
 //!   received packet.
@@ -50,8 +50,9 @@ pub use ext::{
     home_address_destination_options, type2_routing_header,
 };
 pub use mh::{
-    BaFlags, BindingAck, BindingError, BindingRefreshRequest, BindingUpdate, BuFlags, IPPROTO_MH,
-    Message, MhError, MhErrorResponse, MhPacket, MhType, MobilityOption,
+    BaFlags, BindingAck, BindingError, BindingRefreshRequest, BindingUpdate, BuFlags,
+    DnsUpdateOption, DnsUpdateStatus, IPPROTO_MH, Message, MhError, MhErrorResponse, MhPacket,
+    MhType, MobilityOption,
 };
 pub use seq::seq_greater;
 pub use status::{BaStatus, BeStatus};

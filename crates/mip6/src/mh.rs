@@ -3,9 +3,11 @@
 //! Implemented messages: Binding Refresh Request (MH Type 0, §6.1.2), Binding Update (5,
 //! §6.1.7), Binding Acknowledgement (6, §6.1.8) and Binding Error (7, §6.1.9). Options: Pad1
 //! (§6.2.2), PadN (§6.2.3), Binding Refresh Advice (§6.2.4), Alternate Care-of Address
-//! (§6.2.5), Nonce Indices (§6.2.6) and Binding Authorization Data (§6.2.7); any other option is
-//! kept raw ([`MobilityOption::Unknown`]) and skipped by the engines (§6.2.1: "The receiver MUST
-//! ignore and skip any options which it does not understand").
+//! (§6.2.5), Nonce Indices (§6.2.6), Binding Authorization Data (§6.2.7), and the DNS Update
+//! option of RFC 5026 §6.2 ([`DnsUpdateOption`], type 17, with its own status registry
+//! [`DnsUpdateStatus`]); any other option is kept raw ([`MobilityOption::Unknown`]) and skipped
+//! by the engines (§6.2.1: "The receiver MUST ignore and skip any options which it does not
+//! understand").
 //!
 //! Not implemented: the return-routability messages (HoTI, CoTI, HoT, CoT, MH Types 1–4) and
 //! the Binding Authorization Data computation (§5.2.6): this crate does home registration only,
@@ -88,6 +90,176 @@ pub mod option_type {
     pub const NONCE_INDICES: u8 = 4;
     /// Binding Authorization Data (§6.2.7).
     pub const BINDING_AUTHORIZATION_DATA: u8 = 5;
+    /// DNS Update, "DNS-UPDATE-TYPE" (RFC 5026 §6.2; IANA "Mobility Options" value 17).
+    pub const DNS_UPDATE: u8 = 17;
+}
+
+/// Status of the DNS Update mobility option (RFC 5026 §6.2, IANA "Status Codes (DNS Update
+/// Mobility Option)"): an open registry. Values below 128 report success, 128 and above a
+/// failure. Unset in the mobile node's Binding Update (0), the home agent's result in its
+/// Binding Acknowledgement.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DnsUpdateStatus(pub u8);
+
+impl DnsUpdateStatus {
+    /// 0: DNS update performed.
+    pub const PERFORMED: Self = Self(0);
+    /// 128: Reason unspecified.
+    pub const REASON_UNSPECIFIED: Self = Self(128);
+    /// 129: Administratively prohibited (e.g. the name is not one this node may update).
+    pub const ADMINISTRATIVELY_PROHIBITED: Self = Self(129);
+    /// 130: DNS Update Failed (the DNS server refused or did not answer).
+    pub const DNS_UPDATE_FAILED: Self = Self(130);
+
+    /// The registry's description, if the value is assigned.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::PERFORMED => Some("DNS update performed"),
+            Self::REASON_UNSPECIFIED => Some("Reason unspecified"),
+            Self::ADMINISTRATIVELY_PROHIBITED => Some("Administratively prohibited"),
+            Self::DNS_UPDATE_FAILED => Some("DNS Update Failed"),
+            _ => None,
+        }
+    }
+
+    /// Whether the value reports success (below 128, as for Binding Acknowledgement status).
+    pub fn is_success(self) -> bool {
+        self.0 < 128
+    }
+}
+
+impl fmt::Debug for DnsUpdateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "{n} ({})", self.0),
+            None => write!(f, "DnsUpdateStatus({})", self.0),
+        }
+    }
+}
+
+impl fmt::Display for DnsUpdateStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "DNS update status {}", self.0),
+        }
+    }
+}
+
+/// The DNS Update mobility option (RFC 5026 §6.2, type 17). The mobile node puts it in its
+/// Binding Update to ask the home agent to update (R = 0) or remove (R = 1) the DNS entry of
+/// its FQDN; the home agent answers with the Status in its Binding Acknowledgement.
+///
+/// ```text
+///                                 +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+///                                 |  Option Type  | Option Length |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |    Status     |R|  Reserved   |  MN identity (FQDN) ...
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+///
+/// RFC 5026 does not say how the FQDN is encoded. [`DnsUpdateOption::new`] writes it in DNS
+/// wire form (RFC 1035 §3.1, uncompressed: length-prefixed labels and the root label), as
+/// DHCPv6's Client FQDN option does (RFC 4704 §4.2); [`DnsUpdateOption::fqdn`] reads that form
+/// and, for other implementations, plain dotted text. The raw bytes are kept either way, so
+/// the option always round-trips. No alignment requirement: it is emitted without padding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsUpdateOption {
+    /// Status (0 in a Binding Update).
+    pub status: DnsUpdateStatus,
+    /// R flag: remove the DNS entry rather than create or update it.
+    pub remove: bool,
+    /// MN identity, as on the wire.
+    pub mn_identity: Vec<u8>,
+}
+
+/// The R flag in the second octet of the DNS Update option's data (RFC 5026 §6.2).
+const DNS_UPDATE_R: u8 = 0x80;
+
+impl DnsUpdateOption {
+    /// An option for `fqdn` (`"mn1.example."`, trailing dot optional) in DNS wire form, with
+    /// this status and R flag. `None` if `fqdn` is not a valid name (an empty label, a label
+    /// over 63 octets, over 255 octets in all, or characters other than letters, digits, `-`
+    /// and `_`).
+    pub fn new(fqdn: &str, status: DnsUpdateStatus, remove: bool) -> Option<Self> {
+        Some(Self {
+            status,
+            remove,
+            mn_identity: fqdn_to_wire(fqdn)?,
+        })
+    }
+
+    /// The mobile node's request (status 0): update (`remove` false) or remove its entry.
+    pub fn request(fqdn: &str, remove: bool) -> Option<Self> {
+        Self::new(fqdn, DnsUpdateStatus::PERFORMED, remove)
+    }
+
+    /// The home agent's answer to `request`: the same identity and R flag, with `status`.
+    pub fn answer(request: &Self, status: DnsUpdateStatus) -> Self {
+        Self {
+            status,
+            ..request.clone()
+        }
+    }
+
+    /// The MN identity as dotted text with the trailing dot (`mn1.example.`), lower-cased
+    /// nowhere: from DNS wire form when the bytes are exactly one uncompressed name, else
+    /// from plain text (letters, digits, `-`, `_`, `.`). `None` for anything else.
+    pub fn fqdn(&self) -> Option<String> {
+        wire_to_fqdn(&self.mn_identity).or_else(|| text_fqdn(&self.mn_identity))
+    }
+}
+
+fn valid_label(label: &[u8]) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Dotted text → uncompressed DNS wire form (RFC 1035 §3.1).
+fn fqdn_to_wire(fqdn: &str) -> Option<Vec<u8>> {
+    let body = fqdn.strip_suffix('.').unwrap_or(fqdn);
+    let mut out = Vec::with_capacity(body.len() + 2);
+    for label in body.split('.') {
+        if !valid_label(label.as_bytes()) {
+            return None;
+        }
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    (out.len() <= 255).then_some(out)
+}
+
+/// Uncompressed DNS wire form that fills `b` exactly → dotted text with the trailing dot.
+fn wire_to_fqdn(b: &[u8]) -> Option<String> {
+    if b.len() > 255 {
+        return None;
+    }
+    let mut text = String::new();
+    let mut i = 0;
+    loop {
+        let len = usize::from(*b.get(i)?);
+        if len == 0 {
+            return (i + 1 == b.len() && !text.is_empty()).then_some(text);
+        }
+        let label = b.get(i + 1..i + 1 + len)?;
+        if !valid_label(label) {
+            return None;
+        }
+        text.push_str(std::str::from_utf8(label).ok()?);
+        text.push('.');
+        i += 1 + len;
+    }
+}
+
+/// Plain dotted text (trailing dot optional) → the same with the trailing dot.
+fn text_fqdn(b: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(b).ok()?;
+    let wire = fqdn_to_wire(s)?;
+    wire_to_fqdn(&wire)
 }
 
 /// The MH Type field (RFC 6275 §6.1.1, IANA "Mobility Header Types"): an open registry.
@@ -475,6 +647,8 @@ pub enum MobilityOption {
     },
     /// Binding Authorization Data (§6.2.7), alignment 8n+2: the authenticator.
     BindingAuthorizationData(Vec<u8>),
+    /// DNS Update (RFC 5026 §6.2), no alignment requirement.
+    DnsUpdate(DnsUpdateOption),
     /// An option this crate does not interpret, kept raw (emitted without alignment padding).
     Unknown {
         /// Option Type.
@@ -492,6 +666,7 @@ impl MobilityOption {
             Self::AlternateCareOfAddress(_) => option_type::ALTERNATE_CARE_OF_ADDRESS,
             Self::NonceIndices { .. } => option_type::NONCE_INDICES,
             Self::BindingAuthorizationData(_) => option_type::BINDING_AUTHORIZATION_DATA,
+            Self::DnsUpdate(_) => option_type::DNS_UPDATE,
             Self::Unknown { ty, .. } => *ty,
         }
     }
@@ -502,7 +677,7 @@ impl MobilityOption {
             Self::BindingRefreshAdvice(_) | Self::NonceIndices { .. } => (2, 0),
             Self::AlternateCareOfAddress(_) => (8, 6),
             Self::BindingAuthorizationData(_) => (8, 2),
-            Self::Unknown { .. } => (1, 0),
+            Self::DnsUpdate(_) | Self::Unknown { .. } => (1, 0),
         }
     }
 
@@ -513,6 +688,7 @@ impl MobilityOption {
             Self::AlternateCareOfAddress(_) => 16,
             Self::NonceIndices { .. } => 4,
             Self::BindingAuthorizationData(d) | Self::Unknown { data: d, .. } => d.len(),
+            Self::DnsUpdate(o) => 2 + o.mn_identity.len(),
         }
     }
 
@@ -531,6 +707,11 @@ impl MobilityOption {
             }
             Self::BindingAuthorizationData(d) | Self::Unknown { data: d, .. } => {
                 out.extend_from_slice(d);
+            }
+            Self::DnsUpdate(o) => {
+                out.push(o.status.0);
+                out.push(if o.remove { DNS_UPDATE_R } else { 0 });
+                out.extend_from_slice(&o.mn_identity);
             }
         }
         Ok(())
@@ -579,6 +760,22 @@ fn parse_options(data: &[u8], base: usize) -> Result<Vec<MobilityOption>, MhErro
             }
             option_type::BINDING_AUTHORIZATION_DATA => {
                 opts.push(MobilityOption::BindingAuthorizationData(body.to_vec()));
+            }
+            option_type::DNS_UPDATE => {
+                // Status, flags/reserved, then the MN identity (possibly empty here; the
+                // home agent answers an unusable identity with a failure status).
+                if body.len() < 2 {
+                    return Err(MhError::BadOptionLength {
+                        ty,
+                        len,
+                        expected: 2,
+                    });
+                }
+                opts.push(MobilityOption::DnsUpdate(DnsUpdateOption {
+                    status: DnsUpdateStatus(body[0]),
+                    remove: body[1] & DNS_UPDATE_R != 0,
+                    mn_identity: body[2..].to_vec(),
+                }));
             }
             _ => opts.push(MobilityOption::Unknown {
                 ty,
@@ -672,6 +869,19 @@ impl BindingUpdate {
             _ => None,
         })
     }
+
+    /// The first DNS Update option (RFC 5026 §6.2), if any: the mobile node asks the home
+    /// agent to update or remove its name.
+    pub fn dns_update(&self) -> Option<&DnsUpdateOption> {
+        find_dns_update(&self.options)
+    }
+}
+
+fn find_dns_update(options: &[MobilityOption]) -> Option<&DnsUpdateOption> {
+    options.iter().find_map(|o| match o {
+        MobilityOption::DnsUpdate(d) => Some(d),
+        _ => None,
+    })
 }
 
 /// Binding Acknowledgement (RFC 6275 §6.1.8, MH Type 6).
@@ -713,6 +923,11 @@ impl BindingAck {
             MobilityOption::BindingRefreshAdvice(i) => Some(lifetime_to_duration(*i)),
             _ => None,
         })
+    }
+
+    /// The first DNS Update option (RFC 5026 §6.2), if any: the home agent's result.
+    pub fn dns_update(&self) -> Option<&DnsUpdateOption> {
+        find_dns_update(&self.options)
     }
 }
 
@@ -1213,6 +1428,115 @@ mod tests {
     }
 
     #[test]
+    fn dns_update_option() {
+        // RFC 5026 §6.2: type 17, length 2 + identity; Status, R|Reserved, MN identity.
+        let req = DnsUpdateOption::request("mn1.example.", false).unwrap();
+        assert_eq!(req.mn_identity, b"\x03mn1\x07example\x00");
+        assert_eq!(req.fqdn().as_deref(), Some("mn1.example."));
+        let bu = Message::BindingUpdate(BindingUpdate {
+            sequence: 7,
+            flags: BuFlags::ACK | BuFlags::HOME,
+            lifetime: 150,
+            options: vec![MobilityOption::DnsUpdate(req.clone())],
+        });
+        let bytes = bu.to_bytes(a(HOA), a(HA)).unwrap();
+        assert_eq!(
+            &bytes[12..12 + 4 + 13],
+            b"\x11\x0f\x00\x00\x03mn1\x07example\x00"
+        );
+        assert_eq!(bytes.len() % 8, 0);
+        let back = Message::parse(&bytes, Some((a(HOA), a(HA)))).unwrap();
+        assert_eq!(back, bu);
+        let Message::BindingUpdate(b) = &back else {
+            panic!("BU")
+        };
+        assert_eq!(b.dns_update(), Some(&req));
+
+        // The answer in the BA: status and R flag.
+        let removed = DnsUpdateOption::request("MN1.example", true).unwrap();
+        let ans = DnsUpdateOption::answer(&removed, DnsUpdateStatus::ADMINISTRATIVELY_PROHIBITED);
+        let ba = Message::BindingAck(BindingAck {
+            status: BaStatus::ACCEPTED,
+            flags: BaFlags(0),
+            sequence: 7,
+            lifetime: 150,
+            options: vec![MobilityOption::DnsUpdate(ans.clone())],
+        });
+        let bytes = ba.to_bytes(a(HA), a(HOA)).unwrap();
+        assert_eq!(&bytes[12..16], &[17, 15, 129, 0x80]);
+        let Message::BindingAck(back) = Message::parse(&bytes, Some((a(HA), a(HOA)))).unwrap()
+        else {
+            panic!("BA")
+        };
+        let got = back.dns_update().unwrap();
+        assert_eq!(got, &ans);
+        assert!(got.remove);
+        assert_eq!(got.fqdn().as_deref(), Some("MN1.example."));
+        assert!(!got.status.is_success());
+        assert_eq!(got.status.to_string(), "Administratively prohibited");
+
+        // Reserved bits are ignored; a plain-text identity is read too; an empty one is kept.
+        let b = [59, 2, 0, 0, 0, 0, 0, 0, 17, 14, 0, 0x7f]
+            .into_iter()
+            .chain(*b"mn2.example.")
+            .collect::<Vec<u8>>();
+        let m = Message::parse(&b, None).unwrap();
+        let MobilityOption::DnsUpdate(o) = &m.options()[0] else {
+            panic!("{m:?}")
+        };
+        assert!(!o.remove);
+        assert_eq!(o.status, DnsUpdateStatus::PERFORMED);
+        assert_eq!(o.fqdn().as_deref(), Some("mn2.example."));
+        let b = [59, 1, 0, 0, 0, 0, 0, 0, 17, 2, 130, 0, 1, 0, 0, 0];
+        let m = Message::parse(&b, None).unwrap();
+        let MobilityOption::DnsUpdate(o) = &m.options()[0] else {
+            panic!("{m:?}")
+        };
+        assert_eq!(o.status, DnsUpdateStatus::DNS_UPDATE_FAILED);
+        assert!(o.mn_identity.is_empty());
+        assert_eq!(o.fqdn(), None);
+        // Shorter than Status + flags.
+        let b = [59, 1, 0, 0, 0, 0, 0, 0, 17, 1, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            Message::parse(&b, None),
+            Err(MhError::BadOptionLength {
+                ty: 17,
+                len: 1,
+                expected: 2
+            })
+        );
+    }
+
+    #[test]
+    fn dns_update_identities() {
+        let long = "a".repeat(63);
+        assert!(DnsUpdateOption::request(&format!("{long}.example"), false).is_some());
+        assert!(DnsUpdateOption::request(&format!("a{long}.example"), false).is_none());
+        assert!(DnsUpdateOption::request("a..example", false).is_none());
+        assert!(DnsUpdateOption::request("", false).is_none());
+        assert!(DnsUpdateOption::request("bad name.example", false).is_none());
+        let too_long = [long.as_str(); 4].join(".");
+        assert!(DnsUpdateOption::request(&too_long, false).is_none());
+        let o = |id: &[u8]| DnsUpdateOption {
+            status: DnsUpdateStatus::PERFORMED,
+            remove: false,
+            mn_identity: id.to_vec(),
+        };
+        // Wire form must fill the bytes exactly; compression pointers are not names here.
+        assert_eq!(o(b"\x03mn1\x00\x00").fqdn(), None);
+        assert_eq!(o(b"\x03mn1\xc0\x00").fqdn(), None);
+        assert_eq!(o(b"\x00").fqdn(), None);
+        assert_eq!(o(b"mn1.example").fqdn().as_deref(), Some("mn1.example."));
+        assert_eq!(o(b"mn1 example").fqdn(), None);
+        assert_eq!(
+            format!("{:?}", DnsUpdateStatus(130)),
+            "DNS Update Failed (130)"
+        );
+        assert_eq!(DnsUpdateStatus(7).to_string(), "DNS update status 7");
+        assert!(DnsUpdateStatus::PERFORMED.is_success());
+    }
+
+    #[test]
     fn lifetime_units() {
         assert_eq!(duration_to_lifetime(Duration::from_secs(600)), 150);
         assert_eq!(duration_to_lifetime(Duration::from_secs(7)), 1);
@@ -1229,7 +1553,22 @@ mod tests {
                 .prop_map(|(home, care_of)| MobilityOption::NonceIndices { home, care_of }),
             proptest::collection::vec(any::<u8>(), 0..40)
                 .prop_map(MobilityOption::BindingAuthorizationData),
+            (
+                any::<u8>(),
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 0..40)
+            )
+                .prop_map(|(status, remove, mn_identity)| {
+                    MobilityOption::DnsUpdate(DnsUpdateOption {
+                        status: DnsUpdateStatus(status),
+                        remove,
+                        mn_identity,
+                    })
+                }),
             (6u8..=255, proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_filter("17 is the DNS Update option", |(ty, _)| {
+                    *ty != option_type::DNS_UPDATE
+                })
                 .prop_map(|(ty, data)| MobilityOption::Unknown { ty, data }),
         ]
         .boxed()

@@ -58,7 +58,7 @@ use ikev1::{ChildRequest, ChildSa, Event, FailReason, IkeSaId, Mode, ModeConfig,
 use tracing::{debug, info, warn};
 
 use crate::config::AddressSourceMode;
-use crate::status::{AddressSource, State, Status, Timings};
+use crate::status::{AddressSource, DhcpFqdnStatus, State, Status, Timings};
 
 /// The first wait after a failure; it doubles with each failure in a row, up to
 /// [`RETRY_MAX`].
@@ -75,7 +75,7 @@ const IPPROTO_MH: u8 = 135;
 const IPPROTO_UDP: u8 = 17;
 
 /// A source of random bytes shared by the bootstrap and its DHCPv6 clients.
-pub(crate) type SharedRng = Arc<Mutex<dyn FnMut(&mut [u8]) + Send>>;
+pub type SharedRng = Arc<Mutex<dyn FnMut(&mut [u8]) + Send>>;
 
 fn fill(rng: &SharedRng, buf: &mut [u8]) {
     let mut f = rng.lock().unwrap_or_else(PoisonError::into_inner);
@@ -84,24 +84,52 @@ fn fill(rng: &SharedRng, buf: &mut [u8]) {
 
 /// What the bootstrap needs from the configuration and the state directory.
 #[derive(Clone, Debug)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// `address_source`.
     pub(crate) mode: AddressSourceMode,
     /// The home agent's address (the transport-mode SA's remote selector).
-    pub(crate) home_agent: Ipv6Addr,
+    pub home_agent: Ipv6Addr,
     /// `home_address`, for `static`.
-    pub(crate) home_address: Option<Ipv6Addr>,
+    pub home_address: Option<Ipv6Addr>,
     /// `dhcpv6_timeout`.
-    pub(crate) dhcpv6_timeout: Duration,
+    pub dhcpv6_timeout: Duration,
     /// Our DUID (`state_dir/duid`); needed by `auto` and `dhcpv6`.
-    pub(crate) duid: Option<Duid>,
+    pub duid: Option<Duid>,
     /// The address leased last time (`state_dir/lease`), asked for again.
-    pub(crate) hint: Option<Ipv6Addr>,
+    pub hint: Option<Ipv6Addr>,
+    /// `home_registration`: ask for the RFC 3776 transport-mode SA (and register); false
+    /// leaves the node with its address and the tunnel-mode SA, as against a plain IPsec
+    /// gateway.
+    pub home_registration: bool,
+    /// `home_agent_timeout`: with several home agents ([`Bootstrap::set_home_agents`]), how long
+    /// phase 1 may take before the next one is tried.
+    pub home_agent_timeout: Duration,
+    /// The name sent in the DHCPv6 Client FQDN option (RFC 4704), asking the server to keep
+    /// its AAAA record.
+    pub dhcpv6_fqdn: Option<String>,
+}
+
+impl Settings {
+    /// `address_source = "dhcpv6"` (no Mode Config fallback), for drivers outside the daemon
+    /// (the `load-gen` capacity benchmark runs many bootstraps in one process).
+    pub fn dhcpv6(home_agent: Ipv6Addr, dhcpv6_timeout: Duration, duid: Duid) -> Self {
+        Self {
+            mode: AddressSourceMode::Dhcpv6,
+            home_agent,
+            home_address: None,
+            dhcpv6_timeout,
+            duid: Some(duid),
+            hint: None,
+            home_registration: true,
+            home_agent_timeout: Duration::from_secs(15),
+            dhcpv6_fqdn: None,
+        }
+    }
 }
 
 /// What a child SA is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SaRole {
+pub enum SaRole {
     /// Draft §3.2: link-local UDP 546 ↔ any UDP 547, tunnel mode, for DHCPv6.
     InitialTunnel,
     /// RFC 3776: home address ↔ home agent, Mobility Header, transport mode (BU/BA).
@@ -122,7 +150,7 @@ impl fmt::Display for SaRole {
 
 /// What the driver must do.
 #[derive(Clone, Debug)]
-pub(crate) enum Action {
+pub enum Action {
     /// Start Main Mode with the home agent; answer with [`Bootstrap::phase1_initiated`].
     InitiatePhase1,
     /// Start a Quick Mode; answer with [`Bootstrap::child_initiated`].
@@ -279,6 +307,8 @@ struct Child {
 #[derive(Debug)]
 struct Attempt {
     path: Path,
+    /// Whether the transport-mode SA for the Mobility Header is wanted (`home_registration`).
+    mh_sa: bool,
     /// The IKE SA, once the engine has given it an id; `None` again once it is gone.
     sa: Option<IkeSaId>,
     /// The phase-1 suite, once established.
@@ -300,9 +330,10 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn new(path: Path) -> Self {
+    fn new(path: Path, mh_sa: bool) -> Self {
         Self {
             path,
+            mh_sa,
             sa: None,
             proposal: None,
             link_local: None,
@@ -325,6 +356,7 @@ impl Attempt {
     fn needed(&self) -> &'static [SaRole] {
         match self.path {
             Path::Static => &[SaRole::Tunnel],
+            Path::Dhcpv6 | Path::ModeConfig if !self.mh_sa => &[SaRole::Tunnel],
             Path::Dhcpv6 | Path::ModeConfig => &[SaRole::Transport, SaRole::Tunnel],
         }
     }
@@ -353,7 +385,7 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 }
 
 /// The bootstrap state machine (see the module documentation).
-pub(crate) struct Bootstrap {
+pub struct Bootstrap {
     settings: Settings,
     rng: SharedRng,
     /// The address to ask the DHCPv6 server for.
@@ -368,6 +400,12 @@ pub(crate) struct Bootstrap {
     failures: u32,
     last_error: Option<String>,
     actions: VecDeque<Action>,
+    /// The home agents to try, in order (RFC 5026 §5 discovery); `settings.home_agent` is
+    /// `home_agents[ha_index]`.
+    home_agents: Vec<Ipv6Addr>,
+    ha_index: usize,
+    /// Home agents that did not answer since the last one that did.
+    ha_unanswered: usize,
 }
 
 impl fmt::Debug for Bootstrap {
@@ -382,10 +420,10 @@ impl fmt::Debug for Bootstrap {
 
 impl Bootstrap {
     /// A bootstrap that has not started.
-    pub(crate) fn new(settings: Settings, rng: SharedRng) -> Self {
+    pub fn new(settings: Settings, rng: SharedRng) -> Self {
         let hint = settings.hint;
         Self {
-            attempt: Attempt::new(Self::first_path(settings.mode)),
+            attempt: Attempt::new(Self::first_path(settings.mode), settings.home_registration),
             settings,
             rng,
             hint,
@@ -395,6 +433,9 @@ impl Bootstrap {
             failures: 0,
             last_error: None,
             actions: VecDeque::new(),
+            home_agents: Vec::new(),
+            ha_index: 0,
+            ha_unanswered: 0,
         }
     }
 
@@ -407,14 +448,17 @@ impl Bootstrap {
     }
 
     /// The next thing to do.
-    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
 
     /// When [`Self::handle_timeout`] must be called next.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let step = match self.step {
             Step::Failed { retry_at } => Some(retry_at),
+            Step::Phase1 { since } if self.home_agents.len() > 1 => {
+                since.checked_add(self.settings.home_agent_timeout)
+            }
             Step::Releasing { deadline } => Some(deadline),
             Step::InitialTunnel { .. } | Step::Address { .. } => self.attempt.dhcp_deadline,
             _ => None,
@@ -426,13 +470,58 @@ impl Bootstrap {
     }
 
     /// Whether shutdown is complete (see [`Self::shutdown`]).
-    pub(crate) fn is_stopped(&self) -> bool {
+    pub fn is_stopped(&self) -> bool {
         self.step == Step::Stopped
     }
 
+    /// The home agents to try in this order (discovered by DNS, RFC 5026 §5); the first one
+    /// is used from the next attempt on. One that does not answer phase 1 within
+    /// `home_agent_timeout` (or at all) makes the node try the next; once none has answered,
+    /// the back-off applies and the first is tried again.
+    pub fn set_home_agents(&mut self, home_agents: Vec<Ipv6Addr>) {
+        if let Some(first) = home_agents.first() {
+            self.settings.home_agent = *first;
+            self.home_agents = home_agents;
+            self.ha_index = 0;
+            self.ha_unanswered = 0;
+        }
+    }
+
+    /// The home agent of the current attempt.
+    pub fn home_agent(&self) -> Ipv6Addr {
+        self.settings.home_agent
+    }
+
+    /// Phase 1 went unanswered by the current home agent: the next one, or the back-off once
+    /// all were tried.
+    fn home_agent_unanswered(&mut self, now: Instant, reason: String) {
+        let ha = self.settings.home_agent;
+        let reason = format!("the home agent {ha} does not answer: {reason}");
+        self.ha_unanswered += 1;
+        if self.home_agents.len() < 2 || self.ha_unanswered >= self.home_agents.len() {
+            self.ha_unanswered = 0;
+            self.ha_index = 0;
+            if let Some(first) = self.home_agents.first() {
+                self.settings.home_agent = *first;
+            }
+            return self.fail(now, reason);
+        }
+        self.ha_index = (self.ha_index + 1) % self.home_agents.len();
+        self.settings.home_agent = self.home_agents[self.ha_index];
+        warn!(%reason, next = %self.settings.home_agent, "trying the next home agent");
+        if let Some(sa) = self.attempt.sa.take() {
+            self.actions.push_back(Action::DeleteIkeSa { sa });
+        }
+        self.last_error = Some(reason);
+        self.start(now);
+    }
+
     /// Starts an attempt with phase 1.
-    pub(crate) fn start(&mut self, now: Instant) {
-        self.attempt = Attempt::new(Self::first_path(self.settings.mode));
+    pub fn start(&mut self, now: Instant) {
+        self.attempt = Attempt::new(
+            Self::first_path(self.settings.mode),
+            self.settings.home_registration,
+        );
         self.started = Some(now);
         self.fallback_cause = None;
         self.begin_phase1(now);
@@ -458,7 +547,7 @@ impl Bootstrap {
     }
 
     /// The engine's answer to [`Action::InitiatePhase1`].
-    pub(crate) fn phase1_initiated(&mut self, now: Instant, result: Result<IkeSaId, String>) {
+    pub fn phase1_initiated(&mut self, now: Instant, result: Result<IkeSaId, String>) {
         match result {
             Ok(sa) if matches!(self.step, Step::Phase1 { .. }) => {
                 debug!(ike_sa = %sa, "phase 1 initiated");
@@ -474,12 +563,7 @@ impl Bootstrap {
 
     /// The engine's answer to [`Action::InitiateChild`]: the request id, or why it could not
     /// start.
-    pub(crate) fn child_initiated(
-        &mut self,
-        now: Instant,
-        role: SaRole,
-        result: Result<u64, String>,
-    ) {
+    pub fn child_initiated(&mut self, now: Instant, role: SaRole, result: Result<u64, String>) {
         match result {
             Ok(id) => self.attempt.requests.push((id, role)),
             Err(e) => self.fail(
@@ -490,7 +574,7 @@ impl Bootstrap {
     }
 
     /// The driver's answer to [`Action::InstallAddress`].
-    pub(crate) fn address_installed(&mut self, now: Instant, result: Result<(), String>) {
+    pub fn address_installed(&mut self, now: Instant, result: Result<(), String>) {
         let Step::Installing { since } = self.step else {
             debug!(step = %self.step, "address installed outside the installing step");
             return;
@@ -517,15 +601,22 @@ impl Bootstrap {
 
     /// An action that has no answer of its own failed (the tunnel task stopped, the engine
     /// refused a request).
-    pub(crate) fn action_failed(&mut self, now: Instant, reason: String) {
+    pub fn action_failed(&mut self, now: Instant, reason: String) {
         self.fail(now, reason);
     }
 
     /// An event of the IKE engine.
-    pub(crate) fn handle_ike_event(&mut self, now: Instant, event: &Event) {
+    pub fn handle_ike_event(&mut self, now: Instant, event: &Event) {
         match event {
             Event::IkeSaEstablished { sa, proposal, .. } if self.is_current(*sa) => {
                 self.phase1_done(now, *sa, proposal);
+            }
+            Event::IkeSaFailed {
+                sa,
+                reason: FailReason::Timeout,
+            } if self.is_current(*sa) && self.home_agents.len() > 1 => {
+                self.attempt.sa = None;
+                self.home_agent_unanswered(now, "phase 1 timed out".into());
             }
             Event::IkeSaFailed { sa, reason } if self.is_current(*sa) => {
                 self.attempt.sa = None;
@@ -577,6 +668,7 @@ impl Bootstrap {
             return debug!(step = %self.step, "phase 1 established outside the phase1 step");
         };
         info!(ike_sa = %sa, proposal, "phase 1 established");
+        self.ha_unanswered = 0;
         self.attempt.proposal = Some(proposal.to_owned());
         self.attempt.timings.phase1 = ms(now - since);
         match self.attempt.path {
@@ -798,7 +890,7 @@ impl Bootstrap {
         if let Some(sa) = self.attempt.sa.take() {
             self.actions.push_back(Action::DeleteIkeSa { sa });
         }
-        self.attempt = Attempt::new(Path::ModeConfig);
+        self.attempt = Attempt::new(Path::ModeConfig, self.settings.home_registration);
         self.fallback_cause = Some(cause);
         self.begin_phase1(now);
     }
@@ -811,7 +903,7 @@ impl Bootstrap {
             duid: duid.as_bytes().to_vec(),
             iaid: IAID,
             rapid_commit: true,
-            fqdn: None,
+            fqdn: self.settings.dhcpv6_fqdn.clone(),
             oro: Vec::new(),
             hint: self.hint,
         };
@@ -828,7 +920,7 @@ impl Bootstrap {
     }
 
     /// A datagram to port 546 out of a tunnel of `ike_sa`, from `src`.
-    pub(crate) fn handle_datagram(
+    pub fn handle_datagram(
         &mut self,
         now: Instant,
         ike_sa: IkeSaId,
@@ -850,9 +942,21 @@ impl Bootstrap {
     }
 
     /// Timers due at `now`.
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant) {
         match self.step {
             Step::Failed { retry_at } if now >= retry_at => return self.start(now),
+            Step::Phase1 { since }
+                if self.home_agents.len() > 1
+                    && since
+                        .checked_add(self.settings.home_agent_timeout)
+                        .is_some_and(|t| now >= t) =>
+            {
+                let limit = self.settings.home_agent_timeout.as_secs();
+                return self.home_agent_unanswered(
+                    now,
+                    format!("phase 1 not done within home_agent_timeout ({limit} s)"),
+                );
+            }
             Step::Releasing { deadline } if now >= deadline => {
                 info!("no Reply to Release in time; going on with the shutdown");
                 return self.stop();
@@ -1078,6 +1182,16 @@ impl Bootstrap {
         s.child_sas = a.children.iter().map(|c| c.status.clone()).collect();
         s.timings_ms = a.timings.clone();
         s.last_error = self.last_error.clone();
+        s.dhcpv6_fqdn = a
+            .dhcp
+            .as_ref()
+            .and_then(Client::lease_fqdn)
+            .map(|f| DhcpFqdnStatus {
+                name: f.name.clone(),
+                s: f.flags.s,
+                o: f.flags.o,
+                n: f.flags.n,
+            });
     }
 }
 

@@ -30,7 +30,8 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Starts registering `home_address` at `care_of` with `home_agent`; `sequence` is the
-    /// first sequence number (random).
+    /// first sequence number (random); with `fqdn`, every Binding Update asks the home agent to
+    /// keep that name's AAAA record (RFC 5026 §6.2).
     pub(crate) fn start(
         now: Instant,
         home_address: Ipv6Addr,
@@ -38,9 +39,11 @@ impl Registration {
         care_of: Ipv6Addr,
         sequence: u16,
         lifetime: Duration,
+        fqdn: Option<String>,
     ) -> Self {
         let config = BulConfig {
             lifetime,
+            dns_update: fqdn,
             ..BulConfig::default()
         };
         let mut bul = HomeRegistration::new(config, home_address, home_agent, sequence);
@@ -137,6 +140,7 @@ impl Registration {
             lifetime_left: s.lifetime_left.map(|d| d.as_secs()),
             sequence: s.sequence,
             last_status: s.last_status.map(|st| st.to_string()),
+            dns_update: s.dns_update.map(|st| st.to_string()),
         }
     }
 }

@@ -15,6 +15,10 @@
 //! kernel would drop, is read from the care-of address's interface before it does; an
 //! nftables rule keeps the kernel from answering it with ICMPv6 Parameter Problem.
 //!
+//! With `home_agent` a name, the home agents are found by DNS first (RFC 5026 §5: SRV
+//! `_mip6._ipv6.<name>`, else the name's AAAA; `ha-discovery`), retried with back-off while
+//! nothing is found; the bootstrap then tries them in order ([`Bootstrap::set_home_agents`]).
+//!
 //! On SIGTERM: the node deregisters (waiting up to a second and a half for the
 //! acknowledgement); with a DHCPv6 lease, Release goes through the tunnel and the node waits
 //! for the Reply for up to a second; then Delete notifications for the child and IKE SAs, and
@@ -35,7 +39,7 @@ use tracing::{debug, info, warn};
 use tunnel::{Handle, LocalDatagram, LocalPayload, LocalUdp, TunInfo, TunnelConfig};
 
 use crate::bootstrap::{Action, Bootstrap, RELEASE_WAIT, Settings, SharedRng};
-use crate::config::{AddressSourceMode, Config};
+use crate::config::{AddressSourceMode, Config, HomeAgent};
 use crate::registration::Registration;
 use crate::state::StateDir;
 use crate::status::{AddressSource, State, Status};
@@ -48,6 +52,51 @@ const TUN_MTU: u16 = 1400;
 const ROUTING: u8 = 43;
 /// How long shutdown waits for the deregistration's acknowledgement.
 const DEREGISTRATION_WAIT: Duration = Duration::from_millis(1500);
+
+/// The home agents of `name` (RFC 5026 §5), looked up until some are found: after a failure,
+/// again in 5 s, doubling up to 30 s; the reason is in `status` (`last_error`) meanwhile.
+async fn discover(
+    name: &str,
+    servers: &[SocketAddr],
+    status: &Arc<Mutex<Status>>,
+    rng: &SharedRng,
+) -> Vec<Ipv6Addr> {
+    let mut wait = Duration::from_secs(5);
+    loop {
+        let mut pick = |b: &mut [u8]| {
+            let mut f = rng
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(b);
+        };
+        let result = match ha_discovery::Discovery::new(servers) {
+            Ok(d) => d.resolve(name, &mut pick).await,
+            Err(e) => Err(e),
+        };
+        let why = match result {
+            Ok(found) if !found.is_empty() => {
+                for c in &found {
+                    info!(home_agent = %c.addr, target = %c.target, priority = c.priority, weight = c.weight, "home agent found");
+                }
+                let mut addrs: Vec<Ipv6Addr> = Vec::with_capacity(found.len());
+                for c in found {
+                    if !addrs.contains(&c.addr) {
+                        addrs.push(c.addr);
+                    }
+                }
+                return addrs;
+            }
+            Ok(_) => format!("home agent discovery for {name}: nothing found"),
+            Err(e) => format!("home agent discovery for {name}: {e}"),
+        };
+        warn!(reason = %why, retry_in_s = wait.as_secs(), "no home agent yet");
+        if let Ok(mut s) = status.lock() {
+            s.last_error = Some(why);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
 
 /// The address the kernel would use to reach `ha`.
 fn source_for(ha: Ipv6Addr) -> anyhow::Result<Ipv6Addr> {
@@ -66,7 +115,6 @@ struct Node {
     tun: TunInfo,
     guard: NetConfigGuard,
     coa: Ipv6Addr,
-    home_agent: Ipv6Addr,
     state_dir: Option<StateDir>,
     bootstrap: Bootstrap,
     /// The home registration, while the node has a home address with the RFC 3776 SAs.
@@ -74,6 +122,10 @@ struct Node {
     rng: SharedRng,
     /// `binding_lifetime`.
     binding_lifetime: Duration,
+    /// `home_registration`.
+    home_registration: bool,
+    /// The name the home agent is asked to keep in DNS (DNS Update option).
+    ha_fqdn: Option<String>,
     /// Drops the kernel's ICMPv6 errors about our Binding Acknowledgements while we live.
     _icmp_filter: Option<NftTable>,
 }
@@ -91,13 +143,33 @@ pub(crate) async fn run_daemon(
     status: Arc<Mutex<Status>>,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<()> {
-    let coa = match cfg.file.care_of_address {
-        Some(a) => a,
-        None => source_for(cfg.file.home_agent)?,
-    };
+    tokio::pin!(shutdown);
     let rng: SharedRng = {
         let mut sys = SystemRng::new();
         Arc::new(Mutex::new(move |b: &mut [u8]| sys.fill(b)))
+    };
+    let home_agents = match &cfg.home_agent {
+        HomeAgent::Address(a) => vec![*a],
+        HomeAgent::Name(name) => {
+            tokio::select! {
+                sig = &mut shutdown => {
+                    info!(signal = sig, "shutting down before a home agent was found");
+                    return Ok(());
+                }
+                found = discover(name, &cfg.dns_servers, &status, &rng) => {
+                    if let Ok(mut s) = status.lock() {
+                        s.home_agents.clone_from(&found);
+                        s.last_error = None;
+                    }
+                    found
+                }
+            }
+        }
+    };
+    let first_ha = home_agents[0];
+    let coa = match cfg.file.care_of_address {
+        Some(a) => a,
+        None => source_for(first_ha)?,
     };
     let uses_dhcp = matches!(
         cfg.file.address_source,
@@ -118,11 +190,18 @@ pub(crate) async fn run_daemon(
     };
     let settings = Settings {
         mode: cfg.file.address_source,
-        home_agent: cfg.file.home_agent,
+        home_agent: first_ha,
         home_address: cfg.file.home_address,
         dhcpv6_timeout: Duration::from_secs(cfg.file.dhcpv6_timeout),
         duid,
         hint,
+        home_registration: cfg.file.home_registration,
+        home_agent_timeout: Duration::from_secs(cfg.file.home_agent_timeout),
+        dhcpv6_fqdn: cfg
+            .file
+            .fqdn
+            .clone()
+            .filter(|_| cfg.file.fqdn_update.dhcpv6()),
     };
 
     let nl = Netlink::new().context("netlink")?;
@@ -131,7 +210,7 @@ pub(crate) async fn run_daemon(
         .await
         .context("listing addresses")?
         .with_context(|| format!("care-of address {coa} is not configured on any interface"))?;
-    let mut engine = Engine::new(cfg.engine_config(), Box::new(SystemRng::new()));
+    let mut engine = Engine::new(cfg.engine_config(&home_agents), Box::new(SystemRng::new()));
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -165,11 +244,12 @@ pub(crate) async fn run_daemon(
         local,
         payloads,
     };
-    let ha = cfg.file.home_agent;
+    let daddrs: Vec<String> = home_agents.iter().map(ToString::to_string).collect();
     let icmp_filter = match NftTable::create(
         "mip6_mn",
         &[format!(
-            "ip6 daddr {ha} icmpv6 type parameter-problem counter drop"
+            "ip6 daddr {{ {} }} icmpv6 type parameter-problem counter drop",
+            daddrs.join(", ")
         )],
     ) {
         Ok(t) => Some(t),
@@ -186,18 +266,25 @@ pub(crate) async fn run_daemon(
         tun,
         guard,
         coa,
-        home_agent: cfg.file.home_agent,
         state_dir,
         bootstrap: Bootstrap::new(settings, rng.clone()),
         registration: None,
         rng,
         binding_lifetime: Duration::from_secs(cfg.file.binding_lifetime),
+        home_registration: cfg.file.home_registration,
+        ha_fqdn: cfg
+            .file
+            .fqdn
+            .clone()
+            .filter(|_| cfg.file.fqdn_update.home_agent()),
         _icmp_filter: icmp_filter,
     };
     node.update(|s| s.care_of_address = Some(coa));
+    if home_agents.len() > 1 {
+        node.bootstrap.set_home_agents(home_agents);
+    }
     node.bootstrap.start(Instant::now());
     node.drive().await;
-    tokio::pin!(shutdown);
     let signal = loop {
         tokio::select! {
             sig = &mut shutdown => break sig,
@@ -328,7 +415,8 @@ impl Node {
     async fn execute(&mut self, action: Action) {
         match action {
             Action::InitiatePhase1 => {
-                let (coa, ha) = (self.coa, self.home_agent);
+                let (coa, ha) = (self.coa, self.bootstrap.home_agent());
+                self.update(|s| s.home_agent = Some(ha));
                 let r = self
                     .tunnel
                     .with_engine(move |e, now| {
@@ -416,8 +504,9 @@ impl Node {
                 total,
             } => {
                 info!(home_address = %address, source = ?source, total_ms = total.as_millis(), "ready");
-                // Static mode has no transport-mode SA to register over (issue 3).
-                if source != AddressSource::Static {
+                // Static mode has no transport-mode SA to register over (issue 3), nor has a
+                // node with home_registration = false.
+                if source != AddressSource::Static && self.home_registration {
                     let mut seq = [0u8; 2];
                     {
                         let mut f = self
@@ -429,10 +518,11 @@ impl Node {
                     self.registration = Some(Registration::start(
                         Instant::now(),
                         address,
-                        self.home_agent,
+                        self.bootstrap.home_agent(),
                         self.coa,
                         u16::from_be_bytes(seq),
                         self.binding_lifetime,
+                        self.ha_fqdn.clone(),
                     ));
                 }
             }

@@ -71,7 +71,7 @@ impl State {
 /// Where the home address in use came from (`address_source`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum AddressSource {
+pub enum AddressSource {
     /// Leased by DHCPv6 through the initial tunnel.
     Dhcpv6,
     /// Assigned by Mode Config.
@@ -112,8 +112,12 @@ pub(crate) struct Status {
     pub(crate) state: State,
     /// The care-of address in use.
     pub(crate) care_of_address: Option<Ipv6Addr>,
-    /// The home agent.
-    pub(crate) home_agent: Ipv6Addr,
+    /// The home agent in use (null while a configured name is being resolved).
+    pub(crate) home_agent: Option<Ipv6Addr>,
+    /// The home agents found by DNS (RFC 5026 §5), in the order they are tried; absent when
+    /// `home_agent` is an address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) home_agents: Vec<Ipv6Addr>,
     /// The home address, once known.
     pub(crate) home_address: Option<Ipv6Addr>,
     /// Where the home address came from.
@@ -130,6 +134,23 @@ pub(crate) struct Status {
     /// The home registration (issue 5): null without one.
     #[serde(default)]
     pub(crate) binding: Option<BindingStatus>,
+    /// The DHCPv6 server's Client FQDN option for the lease (RFC 4704 §6), when it sent one:
+    /// who updates the name in DNS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dhcpv6_fqdn: Option<DhcpFqdnStatus>,
+}
+
+/// The server's answer in the DHCPv6 Client FQDN option (RFC 4704 §4.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DhcpFqdnStatus {
+    /// The name the server uses.
+    pub(crate) name: String,
+    /// S: the server updates the AAAA record.
+    pub(crate) s: bool,
+    /// O: the server overrode the client's S flag.
+    pub(crate) o: bool,
+    /// N: the server does no update at all.
+    pub(crate) n: bool,
 }
 
 /// The node's binding at its home agent (RFC 6275 §11.7.1), as its binding update list sees
@@ -146,15 +167,19 @@ pub(crate) struct BindingStatus {
     pub(crate) sequence: Option<u16>,
     /// Status of the last Binding Acknowledgement, with its name.
     pub(crate) last_status: Option<String>,
+    /// The home agent's answer to the DNS Update option (RFC 5026 §6.2), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dns_update: Option<String>,
 }
 
 impl Status {
     /// The status of a daemon that has just started.
-    pub(crate) fn new(home_agent: Ipv6Addr) -> Self {
+    pub(crate) fn new(home_agent: Option<Ipv6Addr>) -> Self {
         Self {
             state: State::Starting,
             care_of_address: None,
             home_agent,
+            home_agents: Vec::new(),
             home_address: None,
             address_source: None,
             ike_sa: IkeSaStatus::default(),
@@ -162,6 +187,7 @@ impl Status {
             timings_ms: Timings::default(),
             last_error: None,
             binding: None,
+            dhcpv6_fqdn: None,
         }
     }
 
@@ -170,7 +196,11 @@ impl Status {
         let mut out = String::new();
         let t = &self.timings_ms;
         let _ = writeln!(out, "mip6-mn: {}", self.state.as_str());
-        let _ = writeln!(out, "  home agent       {}", self.home_agent);
+        let _ = writeln!(out, "  home agent       {}", or_dash(self.home_agent));
+        if !self.home_agents.is_empty() {
+            let list: Vec<String> = self.home_agents.iter().map(ToString::to_string).collect();
+            let _ = writeln!(out, "  discovered       {}", list.join(", "));
+        }
         let _ = writeln!(out, "  care-of address  {}", or_dash(self.care_of_address));
         let _ = writeln!(
             out,
@@ -225,7 +255,7 @@ mod tests {
     /// The fields of issue 3, by name and JSON type, for a node that has just started.
     #[test]
     fn contract_fields() {
-        let s = Status::new("2001:db8:ff::1".parse().unwrap());
+        let s = Status::new(Some("2001:db8:ff::1".parse().unwrap()));
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
@@ -275,7 +305,7 @@ mod tests {
 
     #[test]
     fn summary_of_a_ready_node() {
-        let mut s = Status::new("2001:db8:ff::1".parse().unwrap());
+        let mut s = Status::new(Some("2001:db8:ff::1".parse().unwrap()));
         s.state = State::Ready;
         s.home_address = Some("2001:db8:1::1000".parse().unwrap());
         s.address_source = Some(AddressSource::Static);
@@ -298,7 +328,8 @@ mod tests {
     /// An older daemon's answer, without `last_error`, still reads.
     #[test]
     fn last_error_is_optional_on_input() {
-        let mut v = serde_json::to_value(Status::new("2001:db8:ff::1".parse().unwrap())).unwrap();
+        let mut v =
+            serde_json::to_value(Status::new(Some("2001:db8:ff::1".parse().unwrap()))).unwrap();
         v.as_object_mut().unwrap().remove("last_error");
         let s: Status = serde_json::from_value(v).unwrap();
         assert_eq!(s.last_error, None);

@@ -166,7 +166,7 @@ fn tun_run(ns: &str, mode: TunMode, sender: Sender, secs: f64) -> (f64, f64, u64
             rd.store(true, Ordering::SeqCst);
             let reflector = async {
                 let mut batch = TunRecvBatch::new(256, 1500, 0);
-                let mut out = TunSendBatch::new(128);
+                let mut out = TunSendBatch::for_tun(&tun, 128);
                 let mut buf = vec![0u8; 2048];
                 while !st.load(Ordering::Relaxed) {
                     match mode {

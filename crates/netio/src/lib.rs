@@ -48,6 +48,7 @@ mod error;
 mod guard;
 mod netlink;
 pub mod nft;
+pub mod offload;
 mod packet;
 mod socket;
 mod sys;

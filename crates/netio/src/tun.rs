@@ -10,17 +10,22 @@
 //! Batching: [`Tun::recv_batch`] / [`Tun::send_batch`] work with or without offload.
 //! * Without offload a TUN read or write is one packet and one system call. `recv_batch`
 //!   waits for one packet and drains what is queued (saving reactor wake-ups, not calls).
-//! * With offload the kernel may hand over one TCP or UDP "super-packet" of up to 64 KiB per
-//!   read (GSO, from local sockets; `TUN_F_TSO6`, `TUN_F_USO6`), split here into MTU-sized
-//!   packets; `send_batch` coalesces consecutive packets of the same TCP or UDP flow (GRO) and
-//!   writes them with one call. This is the wireguard-go design, as implemented in tun-rs.
+//! * With offload (`IFF_VNET_HDR`, and `TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4 |
+//!   TUN_F_TSO6`, plus `TUN_F_USO4 | TUN_F_USO6` where the kernel has them, set by tun-rs)
+//!   the kernel hands over one TCP or UDP "super-packet" of up to 64 KiB per read, which
+//!   [`crate::offload::split`] cuts into MTU-sized packets with their checksums; a
+//!   [`TunSendBatch::for_tun`] coalesces consecutive packets of one TCP (or UDP) flow as they
+//!   are queued, and `send_batch` writes each super-packet with one call
+//!   ([`crate::offload`]; the wireguard-go design, our own code).
 //!
 //! With offload on, every frame carries a 10-byte `virtio_net_hdr`, so the single-packet
 //! [`Tun::recv`] is unavailable and [`Tun::send`] prepends an empty header.
 
 use std::io::{self, IoSlice};
 
-use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, VIRTIO_NET_HDR_LEN};
+use tun_rs::{AsyncDevice, DeviceBuilder};
+
+use crate::offload::{self, Coalescer, PacketBuf, VNET_HDR_LEN, VnetHdr};
 
 use crate::netlink::Netlink;
 use crate::{Error, Result, sysctl};
@@ -74,11 +79,7 @@ impl std::fmt::Debug for Tun {
 }
 
 /// Headroom that [`TunSendBatch`] keeps in front of each packet for the `virtio_net_hdr`.
-pub const TUN_HEADROOM: usize = VIRTIO_NET_HDR_LEN;
-
-/// Buffer capacity tun-rs needs to coalesce into a packet (it checks
-/// `capacity >= 2 * offset + merged length`).
-const GRO_CAPACITY: usize = 2 * TUN_HEADROOM + 65535;
+pub const TUN_HEADROOM: usize = VNET_HDR_LEN;
 
 impl Tun {
     /// Creates the device in the calling thread's network namespace, disables the automatic
@@ -212,209 +213,206 @@ impl Tun {
     /// Writes one IPv6 packet (with an empty `virtio_net_hdr` in front when offload is on).
     pub async fn send(&self, packet: &[u8]) -> io::Result<usize> {
         if self.offload {
-            let hdr = [0u8; VIRTIO_NET_HDR_LEN];
+            let hdr = [0u8; VNET_HDR_LEN];
             let n = self
                 .dev
                 .send_vectored(&[IoSlice::new(&hdr), IoSlice::new(packet)])
                 .await?;
-            Ok(n.saturating_sub(VIRTIO_NET_HDR_LEN))
+            Ok(n.saturating_sub(VNET_HDR_LEN))
         } else {
             self.dev.send(packet).await
         }
     }
 
-    /// Reads a batch: waits for at least one packet, then takes what is queued, up to the
-    /// batch's capacity. Returns the number of packets (also in `batch.len()`).
+    /// Reads a batch: waits for at least one frame, then drains what is queued (until
+    /// `WouldBlock`, or until the batch holds its capacity in packets). With offload each
+    /// frame is split here ([`crate::offload::split`]): a TCP super-packet becomes MTU-sized
+    /// segments with their checksums. A frame that cannot be split is dropped and counted
+    /// ([`TunRecvBatch::dropped`]). Returns the number of packets (also `batch.len()`).
     pub async fn recv_batch(&self, batch: &mut TunRecvBatch) -> io::Result<usize> {
-        batch.count = 0;
-        let off = batch.headroom;
-        if self.offload {
-            // A frame tun-rs cannot split (malformed, or more segments than buffers) is
-            // reported as InvalidInput after it was read: drop it and keep reading.
-            let n = loop {
-                match self
-                    .dev
-                    .recv_multiple(&mut batch.raw, &mut batch.bufs, &mut batch.sizes, off)
-                    .await
-                {
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                        tracing::debug!(tun = %self.name, error = %e, "dropped TUN frame");
-                    }
-                    r => break r?,
-                }
-            };
-            batch.count = n;
-            // Drain more frames while there is room for a full GSO split.
-            while batch.count + batch.max_segments <= batch.bufs.len() {
-                let c = batch.count;
-                match self.dev.try_recv_multiple(
-                    &mut batch.raw,
-                    &mut batch.bufs[c..],
-                    &mut batch.sizes[c..],
-                    off,
-                ) {
-                    Ok(n) => batch.count += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
-                        tracing::debug!(tun = %self.name, error = %e, "dropped TUN frame");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        } else {
-            let n = self.dev.recv(&mut batch.bufs[0][off..]).await?;
-            batch.sizes[0] = n;
-            batch.count = 1;
-            while batch.count < batch.bufs.len() {
-                let c = batch.count;
-                match self.dev.try_recv(&mut batch.bufs[c][off..]) {
-                    Ok(n) => {
-                        batch.sizes[c] = n;
-                        batch.count += 1;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(e),
-                }
+        batch.pkts.clear();
+        while batch.pkts.is_empty() {
+            let n = self.dev.recv(&mut batch.raw).await?;
+            self.take_frame(batch, n);
+        }
+        while batch.pkts.len() < batch.capacity {
+            match self.dev.try_recv(&mut batch.raw) {
+                Ok(n) => self.take_frame(batch, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
             }
         }
-        Ok(batch.count)
+        Ok(batch.pkts.len())
     }
 
-    /// Writes every packet of `batch` (coalescing TCP/UDP flows when offload is on) and
-    /// empties it. Returns the bytes written. A packet the kernel refuses is skipped; the error
-    /// of the last refused packet is returned after the others were written.
-    pub async fn send_batch(&self, batch: &mut TunSendBatch) -> io::Result<usize> {
-        if batch.len == 0 {
-            return Ok(0);
+    /// Non-blocking [`Self::recv_batch`]: takes what is queued (`WouldBlock` when nothing).
+    pub fn try_recv_batch(&self, batch: &mut TunRecvBatch) -> io::Result<usize> {
+        batch.pkts.clear();
+        while batch.pkts.len() < batch.capacity {
+            match self.dev.try_recv(&mut batch.raw) {
+                Ok(n) => self.take_frame(batch, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && !batch.pkts.is_empty() => {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if self.offload {
-            // tun-rs coalesces into the first packet's buffer only if its capacity already
-            // holds the merged frame (it never reallocates): give every buffer room for a
-            // 64 KiB super-packet once; `clear` keeps the capacity.
-            for b in &mut batch.bufs[..batch.len] {
-                if b.capacity() < GRO_CAPACITY {
-                    b.reserve(GRO_CAPACITY - b.len());
+        Ok(batch.pkts.len())
+    }
+
+    /// Stores the frame of `n` bytes just read into `batch.raw`.
+    fn take_frame(&self, batch: &mut TunRecvBatch, n: usize) {
+        let frame = &mut batch.raw[..n];
+        if !self.offload {
+            if n > 0 {
+                batch.pkts.push(frame);
+            }
+            return;
+        }
+        let r = match VnetHdr::parse(frame) {
+            Some(h) => offload::split(&h, &mut frame[VNET_HDR_LEN..], &mut batch.pkts),
+            None => Err(offload::OffloadError::Malformed),
+        };
+        if let Err(e) = r {
+            batch.dropped += 1;
+            tracing::debug!(tun = %self.name, error = %e, len = n, "dropped TUN frame");
+        }
+    }
+
+    /// Writes every frame of `batch` (each a packet, or with offload a coalesced
+    /// super-packet) and empties it. Returns the bytes written (virtio headers included). A
+    /// frame the kernel refuses is skipped; the error of the last refused one is returned
+    /// after the others were written.
+    pub async fn send_batch(&self, batch: &mut TunSendBatch) -> io::Result<usize> {
+        let mut total = 0;
+        let mut err = None;
+        let skip = if self.offload { 0 } else { VNET_HDR_LEN };
+        for frame in batch.co.finish() {
+            match self.dev.send(&frame[skip..]).await {
+                Ok(n) => total += n,
+                Err(e) => {
+                    tracing::debug!(tun = %self.name, error = %e, len = frame.len(), "TUN write failed");
+                    err = Some(e);
                 }
             }
         }
-        let res = self
-            .dev
-            .send_multiple(&mut batch.gro, &mut batch.bufs[..batch.len], TUN_HEADROOM)
-            .await;
-        batch.clear();
-        res
+        batch.co.clear();
+        match err {
+            Some(e) if total == 0 => Err(e),
+            _ => Ok(total),
+        }
     }
 }
 
-/// Receive buffers for [`Tun::recv_batch`], reused across calls.
+/// Receive buffers for [`Tun::recv_batch`], reused across calls: one frame buffer and the
+/// packets of the last batch back to back.
 #[derive(Debug)]
 pub struct TunRecvBatch {
     raw: Vec<u8>,
-    bufs: Vec<Vec<u8>>,
-    sizes: Vec<usize>,
-    count: usize,
-    headroom: usize,
-    max_segments: usize,
+    pkts: PacketBuf,
+    capacity: usize,
+    dropped: u64,
 }
 
 impl TunRecvBatch {
-    /// Room for `capacity` packets of up to `packet_size` bytes, each stored after
+    /// Room for about `capacity` packets of up to `packet_size` bytes, each stored after
     /// `headroom` free bytes (where an ESP or outer IPv6 header can be written in place).
-    /// `packet_size` must be at least the TUN's MTU.
-    ///
-    /// With offload, one read may yield many packets (a 64 KiB TCP frame in MTU-sized
-    /// segments, or up to 128 UDP segments), so `capacity` is raised to at least 128; a
-    /// further frame is drained in the same call only while 128 more buffers are free (use
-    /// 256 or more to get several frames per call). A frame that does not fit is dropped.
+    /// A receive stops draining once `capacity` packets are there (one offloaded frame may
+    /// add up to 1024 at once; the buffer grows once to what is needed).
     pub fn new(capacity: usize, packet_size: usize, headroom: usize) -> Self {
-        let max_segments = (65535 / packet_size.max(1)).max(128);
-        let capacity = capacity.max(max_segments);
+        let capacity = capacity.max(1);
         Self {
-            raw: vec![0; VIRTIO_NET_HDR_LEN + 65535],
-            bufs: vec![vec![0; headroom + packet_size]; capacity],
-            sizes: vec![0; capacity],
-            count: 0,
-            headroom,
-            max_segments,
+            raw: vec![0; VNET_HDR_LEN + 65535],
+            pkts: PacketBuf::new(
+                headroom,
+                (capacity + 64) * (headroom + packet_size),
+                capacity + 64,
+            ),
+            capacity,
+            dropped: 0,
         }
     }
 
     /// Packets received by the last [`Tun::recv_batch`].
     pub fn len(&self) -> usize {
-        self.count
+        self.pkts.len()
     }
 
     /// True when the last receive got nothing.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.pkts.is_empty()
+    }
+
+    /// Frames dropped because they could not be split (malformed virtio header or headers).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Packet `i` (panics if `i >= len()`).
     pub fn packet(&self, i: usize) -> &[u8] {
-        &self.bufs[i][self.headroom..self.headroom + self.sizes[i]]
+        self.pkts.get(i).expect("packet index out of range")
     }
 
     /// The whole buffer of packet `i` (headroom included) and the packet's range in it, for
-    /// in-place encapsulation.
+    /// in-place encapsulation (panics if `i >= len()`).
     pub fn buffer_mut(&mut self, i: usize) -> (&mut [u8], std::ops::Range<usize>) {
-        let r = self.headroom..self.headroom + self.sizes[i];
-        (&mut self.bufs[i], r)
+        self.pkts
+            .with_headroom_mut(i)
+            .expect("packet index out of range")
     }
 
     /// The received packets.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.count).map(|i| self.packet(i))
+        (0..self.pkts.len()).filter_map(|i| self.pkts.get(i))
     }
 }
 
-/// Packets queued for [`Tun::send_batch`]; each is stored behind [`TUN_HEADROOM`] bytes.
+/// Packets queued for [`Tun::send_batch`]. A batch made with [`Self::for_tun`] on a device
+/// with offload coalesces consecutive IPv6 TCP segments of a flow (and UDP datagrams, when
+/// the device takes UDP offload) into one frame as they are pushed.
+#[derive(Debug)]
 pub struct TunSendBatch {
-    bufs: Vec<Vec<u8>>,
-    len: usize,
-    gro: GROTable,
-}
-
-impl std::fmt::Debug for TunSendBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TunSendBatch")
-            .field("len", &self.len)
-            .field("capacity", &self.bufs.len())
-            .finish_non_exhaustive()
-    }
+    co: Coalescer,
+    coalesce: bool,
 }
 
 impl TunSendBatch {
-    /// Room for `capacity` packets (buffers grow as needed; with offload each grows to 64 KiB
-    /// on first use so that packets can be coalesced into it). tun-rs's `IDEAL_BATCH_SIZE` is
-    /// 128.
+    /// Room for `capacity` frames, without coalescing (works with any device).
     pub fn new(capacity: usize) -> Self {
         Self {
-            bufs: (0..capacity.max(1))
-                .map(|_| Vec::with_capacity(TUN_HEADROOM + 1500))
-                .collect(),
-            len: 0,
-            gro: GROTable::default(),
+            co: Coalescer::new(capacity),
+            coalesce: false,
+        }
+    }
+
+    /// Room for `capacity` frames, coalescing when `tun` has offload.
+    pub fn for_tun(tun: &Tun, capacity: usize) -> Self {
+        let mut co = Coalescer::new(capacity);
+        co.set_udp(tun.offload && tun.udp_offload());
+        Self {
+            co,
+            coalesce: tun.offload,
         }
     }
 
     /// Queued packets.
     pub fn len(&self) -> usize {
-        self.len
+        self.co.packets()
     }
 
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.co.packets() == 0
     }
 
-    /// True when no more packets fit.
+    /// True when no more frames fit (send the batch).
     pub fn is_full(&self) -> bool {
-        self.len == self.bufs.len()
+        self.co.is_full()
     }
 
     /// Drops the queued packets.
     pub fn clear(&mut self) {
-        self.len = 0;
+        self.co.clear();
     }
 
     /// Queues a copy of `packet`; returns false (and queues nothing) when full.
@@ -422,16 +420,9 @@ impl TunSendBatch {
         self.push_with(|b| b.extend_from_slice(packet))
     }
 
-    /// Queues a packet written by `fill`, which appends it to the (headroom-only) buffer it is
-    /// given; returns false when full.
+    /// Queues a packet written by `fill`, which appends it to the buffer it is given;
+    /// returns false when full.
     pub fn push_with(&mut self, fill: impl FnOnce(&mut Vec<u8>)) -> bool {
-        let Some(b) = self.bufs.get_mut(self.len) else {
-            return false;
-        };
-        b.clear();
-        b.resize(TUN_HEADROOM, 0);
-        fill(b);
-        self.len += 1;
-        true
+        self.co.push_with(self.coalesce, fill)
     }
 }

@@ -29,8 +29,19 @@ pub struct KeaOptions {
     rapid_commit: bool,
     subnet_extra: String,
     dhcp6_extra: String,
+    ddns: Option<Ddns>,
     debug_level: Option<u32>,
     timeout: Duration,
+}
+
+/// kea-dhcp6's DDNS parameters (Kea ARM "DDNS for DHCPv6").
+#[derive(Debug, Clone)]
+struct Ddns {
+    qualifying_suffix: String,
+    server_port: u16,
+    override_client_update: bool,
+    override_no_update: bool,
+    replace_client_name: String,
 }
 
 impl Default for KeaOptions {
@@ -44,6 +55,7 @@ impl Default for KeaOptions {
             rapid_commit: false,
             subnet_extra: String::new(),
             dhcp6_extra: String::new(),
+            ddns: None,
             debug_level: None,
             timeout: Duration::from_secs(10),
         }
@@ -90,6 +102,63 @@ impl KeaOptions {
     #[must_use]
     pub fn dhcp6_extra(mut self, json_members: &str) -> Self {
         self.dhcp6_extra = json_members.to_owned();
+        self
+    }
+
+    /// Turns on DNS updates for leases (Client FQDN option, RFC 4704): `"dhcp-ddns"` with
+    /// `"enable-updates": true` pointing at kea-dhcp-ddns on `127.0.0.1:53001` (start it with
+    /// [`KeaDdns`](crate::KeaDdns)), `"ddns-send-updates": true`, and this
+    /// `"ddns-qualifying-suffix"` for partial names (e.g. `example.`). By default Kea follows
+    /// the client's flags (`ddns-override-client-update` and `ddns-override-no-update` false)
+    /// and keeps its name (`ddns-replace-client-name` `never`).
+    #[must_use]
+    pub fn ddns(mut self, qualifying_suffix: &str) -> Self {
+        self.ddns = Some(Ddns {
+            qualifying_suffix: qualifying_suffix.to_owned(),
+            server_port: crate::kea_ddns::KEA_DDNS_PORT,
+            override_client_update: false,
+            override_no_update: false,
+            replace_client_name: "never".to_owned(),
+        });
+        self
+    }
+
+    /// With [`KeaOptions::ddns`]: the UDP port of kea-dhcp-ddns on 127.0.0.1 (default 53001).
+    #[must_use]
+    pub fn ddns_server_port(mut self, port: u16) -> Self {
+        if let Some(d) = &mut self.ddns {
+            d.server_port = port;
+        }
+        self
+    }
+
+    /// With [`KeaOptions::ddns`]: `ddns-override-client-update` (the server does the AAAA
+    /// update even when the client asked to do it, S=0, and answers O=1).
+    #[must_use]
+    pub fn ddns_override_client_update(mut self, on: bool) -> Self {
+        if let Some(d) = &mut self.ddns {
+            d.override_client_update = on;
+        }
+        self
+    }
+
+    /// With [`KeaOptions::ddns`]: `ddns-override-no-update` (the server updates even when the
+    /// client asked for no update, N=1).
+    #[must_use]
+    pub fn ddns_override_no_update(mut self, on: bool) -> Self {
+        if let Some(d) = &mut self.ddns {
+            d.override_no_update = on;
+        }
+        self
+    }
+
+    /// With [`KeaOptions::ddns`]: `ddns-replace-client-name` (`never`, `always`,
+    /// `when-present`, `when-not-present`).
+    #[must_use]
+    pub fn ddns_replace_client_name(mut self, mode: &str) -> Self {
+        if let Some(d) = &mut self.ddns {
+            d.replace_client_name = mode.to_owned();
+        }
         self
     }
 
@@ -168,6 +237,19 @@ impl Kea {
     pub fn start(lab: &Lab, options: KeaOptions) -> io::Result<Self> {
         util::check_name("kea instance", &options.name)?;
         util::require_executable(Path::new(KEA_DHCP6_BIN), "kea-dhcp6-server")?;
+        if let Some(d) = &options.ddns {
+            for (what, v) in [
+                ("DDNS qualifying suffix", &d.qualifying_suffix),
+                ("ddns-replace-client-name", &d.replace_client_name),
+            ] {
+                if v.chars().any(|c| c.is_control() || c == '"' || c == '\\') {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("Kea {what} {v:?} must be without quotes or controls"),
+                    ));
+                }
+            }
+        }
         let dir = lab.dir().join(&options.name);
         fs::create_dir_all(&dir)?;
         let config = dir.join("kea-dhcp6.conf");
@@ -259,6 +341,29 @@ fn kea_conf(o: &KeaOptions, dir: &Path, leases: &Path) -> String {
         let _ = write!(subnet_extra, ",\n      {}", o.subnet_extra);
     }
     let mut dhcp6_extra = String::new();
+    if let Some(d) = &o.ddns {
+        let _ = write!(
+            dhcp6_extra,
+            r#",
+    "dhcp-ddns": {{
+      "enable-updates": true,
+      "server-ip": "127.0.0.1",
+      "server-port": {port},
+      "ncr-protocol": "UDP",
+      "ncr-format": "JSON"
+    }},
+    "ddns-send-updates": true,
+    "ddns-override-client-update": {override_client},
+    "ddns-override-no-update": {override_no},
+    "ddns-replace-client-name": "{replace}",
+    "ddns-qualifying-suffix": "{suffix}""#,
+            port = d.server_port,
+            override_client = d.override_client_update,
+            override_no = d.override_no_update,
+            replace = d.replace_client_name,
+            suffix = d.qualifying_suffix,
+        );
+    }
     if !o.dhcp6_extra.is_empty() {
         let _ = write!(dhcp6_extra, ",\n    {}", o.dhcp6_extra);
     }
@@ -389,6 +494,23 @@ mod tests {
             assert_eq!(a, HOME_HOST);
         }
         assert_eq!(p, 547);
+    }
+
+    #[test]
+    fn ddns_parameters_in_the_config() {
+        let plain = kea_conf(&KeaOptions::new(), Path::new("/d"), Path::new("/d/l.csv"));
+        assert!(!plain.contains("dhcp-ddns"));
+        let o = KeaOptions::new()
+            .ddns("example.")
+            .ddns_override_client_update(true)
+            .dhcp6_extra(r#""x": 1"#);
+        let c = kea_conf(&o, Path::new("/d"), Path::new("/d/l.csv"));
+        assert!(c.contains(r#""enable-updates": true"#), "{c}");
+        assert!(c.contains(r#""server-port": 53001"#));
+        assert!(c.contains(r#""ddns-send-updates": true"#));
+        assert!(c.contains(r#""ddns-override-client-update": true"#));
+        assert!(c.contains(r#""ddns-qualifying-suffix": "example.""#));
+        assert!(c.contains(",\n    \"x\": 1"), "{c}");
     }
 
     #[test]

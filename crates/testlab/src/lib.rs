@@ -182,19 +182,23 @@
 //! # Ok(()) }
 //! ```
 
+mod bind;
 mod charon;
 mod freeradius;
 mod kea;
+mod kea_ddns;
 mod lab;
 mod proc;
 mod sa;
 mod util;
 
+pub use bind::{Bind, BindOptions, DIG_BIN, DNS_PORT, NAMED_BIN, NSUPDATE_BIN};
 pub use charon::{CHARON_BIN, Charon, CharonOptions, DEFAULT_PLUGINS, PLUGIN_DIR, SWANCTL_BIN};
 pub use freeradius::{
     FREERADIUS_BIN, FreeRadius, FreeRadiusOptions, RADIUS_AUTH_PORT, RadiusRequestRecord,
 };
 pub use kea::{DHCP6_SERVER_PORT, KEA_DHCP6_BIN, Kea, KeaOptions, Lease6};
+pub use kea_ddns::{HOME_REVERSE_ZONE, KEA_DDNS_PORT, KEA_DHCP_DDNS_BIN, KeaDdns, KeaDdnsOptions};
 pub use lab::{
     DEFAULT_ROOT, DHCP_IF, HA_HOME, HA_HOME_IF, HA_INET, HA_INET_IF, HOME_HOST, HOME_PREFIX,
     INET_PREFIX, KEEP_ENV, LAB_PREFIX, Lab, MN_COA, MN_IF, Node, PREFIX_LEN, lab_prefix, lab_root,

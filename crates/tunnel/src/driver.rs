@@ -20,9 +20,12 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
-use esp::{Direction, Esp, EspAction, PolicyAction, SaHandle, SpdEntry, Udp4500};
+use esp::{BatchItem, Direction, Esp, EspAction, PolicyAction, SaHandle, SpdEntry, Udp4500};
 use ikev1::{ChildSa, Engine, Event, IkeSaId};
-use netio::{EspSocket, IkeSocket, Netlink, PacketSocket, RawIpSocket, Tun, TunConfig};
+use netio::{
+    EspSocket, IkeSocket, MAX_BATCH, Netlink, PacketSocket, RawIpSocket, RecvMeta, Tun, TunConfig,
+    TunRecvBatch, TunSendBatch,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -99,6 +102,16 @@ pub struct LocalPayload {
 
 /// At most this many datagrams wait for the daemon; more are dropped and counted.
 const LOCAL_QUEUE: usize = 256;
+
+/// Packets taken from the TUN device per wake-up (a drain stops there), and frames queued
+/// for it before a write.
+const TUN_BATCH: usize = 128;
+
+/// Receive and send buffer of the ESP sockets: a TSO burst is ~45 ESP packets per 64 KiB.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Largest ESP packet received (the IPv6 payload limit; fragments are reassembled first).
+const MAX_DATAGRAM: usize = 65535;
 
 /// What happened to the daemon's own datagrams.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -281,6 +294,13 @@ struct Task {
     /// Reads what the kernel drops (see [`TunnelConfig::mh_capture`]).
     capture: Option<PacketSocket>,
     tun: Tun,
+    /// Decapsulated packets on their way to the TUN device (coalesced when it has offload).
+    tun_tx: TunSendBatch,
+    /// Sealed ESP packets of one TUN batch, back to back, and where each input went.
+    sealed: Vec<u8>,
+    items: Vec<BatchItem>,
+    /// Frames from the TUN device that could not be split (bad virtio or packet headers).
+    tun_frame_drops: u64,
     installed: HashMap<(IkeSaId, u32), Installed>,
     installs: u64,
     events: mpsc::UnboundedSender<Event>,
@@ -324,9 +344,31 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         ),
         None => None,
     };
-    let tun = Tun::create(&TunConfig::new(cfg.tun_name.clone(), cfg.tun_mtu), nl)
-        .await
-        .map_err(net(format!("TUN device {}", cfg.tun_name)))?;
+    for (what, r) in [
+        (
+            "raw ESP",
+            raw.set_buffer_sizes(SOCKET_BUFFER, SOCKET_BUFFER),
+        ),
+        ("NAT-T", natt.set_buffer_sizes(SOCKET_BUFFER, SOCKET_BUFFER)),
+    ] {
+        if let Err(e) = r {
+            debug!(socket = what, error = %e, "could not enlarge the socket buffers");
+        }
+    }
+    // Offload (TSO/GSO frames from the kernel, GRO frames to it) where the kernel has it.
+    let offload = TunConfig {
+        offload: true,
+        ..TunConfig::new(cfg.tun_name.clone(), cfg.tun_mtu)
+    };
+    let tun = match Tun::create(&offload, nl).await {
+        Ok(t) => t,
+        Err(e) => {
+            debug!(error = %e, "TUN device with offload failed; without");
+            Tun::create(&TunConfig::new(cfg.tun_name.clone(), cfg.tun_mtu), nl)
+                .await
+                .map_err(net(format!("TUN device {}", cfg.tun_name)))?
+        }
+    };
     let tun_info = TunInfo {
         name: tun.name().to_owned(),
         ifindex: tun.ifindex(),
@@ -344,6 +386,10 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         raw,
         raw_ip,
         capture,
+        tun_tx: TunSendBatch::for_tun(&tun, TUN_BATCH),
+        sealed: Vec::with_capacity(TUN_BATCH * 1600),
+        items: Vec::with_capacity(TUN_BATCH),
+        tun_frame_drops: 0,
         tun,
         installed: HashMap::new(),
         installs: 0,
@@ -367,10 +413,13 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
 impl Task {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut b500 = vec![0u8; 65536];
-        let mut b4500 = vec![0u8; 65536];
-        let mut braw = vec![0u8; 65536];
-        let mut btun = vec![0u8; 65536];
         let mut bcap = vec![0u8; 65536];
+        // Batches, allocated once: recvmmsg on the ESP sockets, TUN frames split into packets.
+        let mut b4500: Vec<Vec<u8>> = (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
+        let mut braw: Vec<Vec<u8>> = (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
+        let mut m4500 = [RecvMeta::default(); MAX_BATCH];
+        let mut mraw = [RecvMeta::default(); MAX_BATCH];
+        let mut btun = TunRecvBatch::new(TUN_BATCH, usize::from(self.cfg.tun_mtu), 0);
         let mut shutting_down: Option<(oneshot::Sender<()>, Instant)> = None;
         loop {
             self.flush().await;
@@ -403,12 +452,38 @@ impl Task {
                     }
                     Err(e) => warn!(error = %e, "UDP 500 receive failed"),
                 },
-                r = self.natt.recv(&mut b4500) => match r {
-                    Ok((n, from, local)) => self.on_natt(from, local, &b4500[..n]).await,
+                r = self.natt.recv_batch(&mut b4500, &mut m4500) => match r {
+                    Ok(n) => {
+                        let port = self.natt.local_addr().port();
+                        for (m, b) in m4500[..n].iter().zip(&b4500) {
+                            if m.truncated {
+                                debug!(from = %m.from, "dropped a datagram longer than the buffer");
+                                continue;
+                            }
+                            let local = SocketAddr::V6(local_of(m, port));
+                            self.on_natt(SocketAddr::V6(m.from), local, &b[..m.len]).await;
+                        }
+                        self.flush_tun().await;
+                    }
                     Err(e) => warn!(error = %e, "UDP 4500 receive failed"),
                 },
-                r = self.raw.recv(&mut braw) => match r {
-                    Ok((n, src, dst)) => self.inbound_esp(src, dst, n, &braw).await,
+                r = self.raw.recv_batch(&mut braw, &mut mraw) => match r {
+                    Ok(n) => {
+                        for (m, b) in mraw[..n].iter().zip(&braw) {
+                            if m.truncated {
+                                debug!(from = %m.from, "dropped an ESP packet longer than the buffer");
+                                continue;
+                            }
+                            self.inbound_esp(*m.from.ip(), m.dst, m.len, b).await;
+                        }
+                        self.flush_tun().await;
+                        // The TUN device comes after the ESP socket in this biased select:
+                        // take its queue now too, so that a stream of ESP cannot starve it.
+                        if matches!(self.tun.try_recv_batch(&mut btun), Ok(n) if n > 0) {
+                            self.tun_frame_drops = btun.dropped();
+                            self.outbound_batch(&btun).await;
+                        }
+                    }
                     Err(e) => warn!(error = %e, "raw ESP receive failed"),
                 },
                 r = async {
@@ -417,11 +492,17 @@ impl Task {
                         None => std::future::pending().await,
                     }
                 } => match r {
-                    Ok(n) => self.captured(n, &bcap).await,
+                    Ok(n) => {
+                        self.captured(n, &bcap).await;
+                        self.flush_tun().await;
+                    }
                     Err(e) => warn!(error = %e, "packet socket receive failed"),
                 },
-                r = self.tun.recv(&mut btun) => match r {
-                    Ok(n) => self.outbound(&btun[..n]).await,
+                r = self.tun.recv_batch(&mut btun) => match r {
+                    Ok(_) => {
+                        self.tun_frame_drops = btun.dropped();
+                        self.outbound_batch(&btun).await;
+                    }
                     Err(e) => warn!(error = %e, "TUN receive failed"),
                 },
                 c = rx.recv() => match c {
@@ -578,8 +659,12 @@ impl Task {
                 if is_local(&self.cfg.local_udp, p) {
                     let ike_sa = self.ike_sa_of(spi);
                     local_datagram(&self.local, &mut self.local_counters, ike_sa, spi, p);
-                } else if let Err(e) = self.tun.send(p).await {
-                    warn!(error = %e, "TUN write failed");
+                } else {
+                    if self.tun_tx.is_full() {
+                        self.flush_tun().await;
+                    }
+                    // Cannot fail: the batch was just emptied if it was full.
+                    let _ = self.tun_tx.push(p);
                 }
             }
             // Transport payloads go to `deliver_payload` before this.
@@ -587,6 +672,90 @@ impl Task {
             | EspAction::Drop(_)
             | EspAction::Bypass(_)
             | EspAction::ToNetwork(_) => {}
+        }
+    }
+
+    /// Writes the queued decapsulated packets to the TUN device.
+    async fn flush_tun(&mut self) {
+        if self.tun_tx.is_empty() {
+            return;
+        }
+        if let Err(e) = self.tun.send_batch(&mut self.tun_tx).await {
+            warn!(error = %e, "TUN write failed");
+        }
+    }
+
+    /// Seals a batch of packets read from the TUN device and sends the ESP packets with one
+    /// `sendmmsg` per socket (up to [`MAX_BATCH`] each).
+    async fn outbound_batch(&mut self, batch: &TunRecvBatch) {
+        let now = Instant::now();
+        self.esp
+            .encapsulate_batch(now, batch.iter(), &mut self.sealed, &mut self.items);
+        let mut raw: [netio::Transmit<'_>; MAX_BATCH] = [EMPTY_TRANSMIT; MAX_BATCH];
+        let mut udp: [netio::Transmit<'_>; MAX_BATCH] = [EMPTY_TRANSMIT; MAX_BATCH];
+        let (mut nraw, mut nudp) = (0, 0);
+        for (i, item) in self.items.iter().enumerate() {
+            let BatchItem::Sealed {
+                spi,
+                src,
+                dst,
+                udp: is_udp,
+                ext_headers,
+                data,
+            } = item
+            else {
+                continue;
+            };
+            let (IpAddr::V6(s), IpAddr::V6(d)) = (src.ip(), dst.ip()) else {
+                continue;
+            };
+            if !ext_headers.is_empty() {
+                // Transport mode behind extension headers: whole packets, one at a time.
+                let first_ext = batch.packet(i).get(6).copied().unwrap_or(0);
+                let t = esp::Transmit {
+                    spi: *spi,
+                    src: *src,
+                    dst: *dst,
+                    udp: *is_udp,
+                    ext_headers: &self.sealed[ext_headers.clone()],
+                    data: &self.sealed[data.clone()],
+                };
+                Self::transmit(
+                    &self.natt,
+                    &self.raw,
+                    &self.raw_ip,
+                    first_ext,
+                    EspAction::ToNetwork(t),
+                )
+                .await;
+                continue;
+            }
+            let t = netio::Transmit {
+                data: &self.sealed[data.clone()],
+                dst: SocketAddrV6::new(d, if *is_udp { dst.port() } else { 0 }, 0, 0),
+                src: Some(s),
+            };
+            if *is_udp {
+                udp[nudp] = t;
+                nudp += 1;
+                if nudp == MAX_BATCH {
+                    send_all(&self.natt, &udp[..nudp], true).await;
+                    nudp = 0;
+                }
+            } else {
+                raw[nraw] = t;
+                nraw += 1;
+                if nraw == MAX_BATCH {
+                    send_all(&self.raw, &raw[..nraw], false).await;
+                    nraw = 0;
+                }
+            }
+        }
+        if nraw > 0 {
+            send_all(&self.raw, &raw[..nraw], false).await;
+        }
+        if nudp > 0 {
+            send_all(&self.natt, &udp[..nudp], true).await;
         }
     }
 
@@ -818,7 +987,14 @@ impl Task {
             ike_sas,
             children,
             ike_counters: self.engine.counters().clone(),
-            esp_drops: d.iter().map(|(r, n)| (format!("{r:?}"), n)).collect(),
+            esp_drops: d
+                .iter()
+                .map(|(r, n)| (format!("{r:?}"), n))
+                .chain(
+                    (self.tun_frame_drops > 0)
+                        .then(|| ("TunFrame".to_owned(), self.tun_frame_drops)),
+                )
+                .collect(),
             local: self.local_counters,
         }
     }
@@ -831,6 +1007,46 @@ struct Addrs {
     dst: Ipv6Addr,
     outer_src: Ipv6Addr,
     mobile_ipv6: bool,
+}
+
+const EMPTY_TRANSMIT: netio::Transmit<'static> = netio::Transmit {
+    data: &[],
+    dst: SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0),
+    src: None,
+};
+
+/// Something that sends a batch of datagrams (the raw ESP socket, the NAT-T socket).
+trait SendBatch {
+    async fn send_batch(&self, msgs: &[netio::Transmit<'_>]) -> std::io::Result<usize>;
+}
+
+impl SendBatch for EspSocket {
+    async fn send_batch(&self, msgs: &[netio::Transmit<'_>]) -> std::io::Result<usize> {
+        Self::send_batch(self, msgs).await
+    }
+}
+
+impl SendBatch for IkeSocket {
+    async fn send_batch(&self, msgs: &[netio::Transmit<'_>]) -> std::io::Result<usize> {
+        Self::send_batch(self, msgs).await
+    }
+}
+
+/// Sends ESP packets; refused ones were logged by netio and are lost like on the wire.
+async fn send_all(sock: &impl SendBatch, msgs: &[netio::Transmit<'_>], udp: bool) {
+    if let Err(e) = sock.send_batch(msgs).await {
+        debug!(error = %e, udp, count = msgs.len(), "ESP send failed");
+    }
+}
+
+/// The local address of a datagram received on a socket bound to `port`.
+fn local_of(m: &RecvMeta, port: u16) -> SocketAddrV6 {
+    let scope = if m.dst.is_unicast_link_local() || m.dst.is_multicast() {
+        m.ifindex
+    } else {
+        0
+    };
+    SocketAddrV6::new(m.dst, port, 0, scope)
 }
 
 /// The IPv6 packet around transport-mode ESP and the extension headers in front of it.

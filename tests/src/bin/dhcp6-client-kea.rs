@@ -5,11 +5,17 @@
 //!
 //! ```text
 //! bound address 2001:db8:1::100 preferred 3000 valid 4000 t1 1000 t2 2000 server-id 0001…
+//! fqdn flags S=1 O=0 N=0 name mn1.example.
 //! released
 //! ```
 //!
+//! The `fqdn` line reports the server's Client FQDN option (RFC 4704) in the Reply, when it
+//! sent one or `--fqdn` was given (`fqdn none` then means the Reply had none).
+//!
 //! Options: `--bind ADDR --server ADDR --link ADDR --peer ADDR --duid HEX --iaid N
-//! [--rapid-commit] [--fqdn NAME] [--timeout-ms N]`. Exit status 0 when bound and released.
+//! [--rapid-commit] [--fqdn NAME] [--hold-ms N] [--timeout-ms N]`. `--hold-ms` keeps the
+//! lease that long before the Release (default 0), e.g. for a DNS check meanwhile. Exit status
+//! 0 when bound and released.
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -27,6 +33,7 @@ struct Args {
     iaid: u32,
     rapid_commit: bool,
     fqdn: Option<String>,
+    hold: Duration,
     timeout: Duration,
 }
 
@@ -40,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         iaid: 1,
         rapid_commit: false,
         fqdn: None,
+        hold: Duration::ZERO,
         timeout: Duration::from_secs(20),
     };
     let mut it = std::env::args().skip(1);
@@ -61,6 +69,10 @@ fn parse_args() -> Result<Args, String> {
             "--duid" => a.duid = dhcp6::unhex(&value)?,
             "--iaid" => a.iaid = value.parse().map_err(|e| format!("--iaid {value}: {e}"))?,
             "--fqdn" => a.fqdn = Some(value),
+            "--hold-ms" => {
+                a.hold =
+                    Duration::from_millis(value.parse().map_err(|e| format!("--hold-ms: {e}"))?);
+            }
             "--timeout-ms" => {
                 a.timeout =
                     Duration::from_millis(value.parse().map_err(|e| format!("--timeout-ms: {e}"))?);
@@ -101,9 +113,10 @@ fn run() -> Result<(), String> {
         hint: None,
     };
     let mut client = Client::new(config, rng()).map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + a.timeout;
+    let deadline = Instant::now() + a.timeout + a.hold;
     client.start(Instant::now());
     let mut released = false;
+    let mut release_at: Option<Instant> = None;
     let mut buf = [0u8; 4096];
     while !released {
         while let Some(msg) = client.poll_transmit() {
@@ -120,6 +133,7 @@ fn run() -> Result<(), String> {
                     t1,
                     t2,
                     server_id,
+                    fqdn,
                     ..
                 } => {
                     println!(
@@ -130,7 +144,12 @@ fn run() -> Result<(), String> {
                         t2.as_secs(),
                         dhcp6::hex(&server_id)
                     );
-                    client.release(Instant::now()).map_err(|e| e.to_string())?;
+                    match fqdn {
+                        Some(f) => println!("fqdn flags {} name {}", f.flags, f.name),
+                        None if a.fqdn.is_some() => println!("fqdn none"),
+                        None => {}
+                    }
+                    release_at.get_or_insert(Instant::now() + a.hold);
                 }
                 Event::Released => {
                     println!("released");
@@ -142,11 +161,21 @@ fn run() -> Result<(), String> {
         if released {
             break;
         }
+        if let Some(at) = release_at
+            && Instant::now() >= at
+        {
+            client.release(Instant::now()).map_err(|e| e.to_string())?;
+            release_at = None;
+            continue;
+        }
         let now = Instant::now();
         if now >= deadline {
             return Err(format!("timed out in state {}", client.state()));
         }
-        let wake = client.poll_timeout().unwrap_or(deadline).min(deadline);
+        let mut wake = client.poll_timeout().unwrap_or(deadline).min(deadline);
+        if let Some(at) = release_at {
+            wake = wake.min(at);
+        }
         let left = wake
             .saturating_duration_since(now)
             .max(Duration::from_millis(1));

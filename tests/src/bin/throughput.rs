@@ -187,12 +187,23 @@ fn main() {
         })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    // Other work on the machine skews absolute figures; the load is printed with them.
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let load_before = load();
     let rows = [
         ("bare veth", bare()),
         ("mip6-mn <-> mip6-ha", ours()),
         ("charon <-> charon (libipsec)", charon()),
     ];
-    println!("TCP throughput, iperf3 5 s, {cores} cores, {cpu}");
+    let load_after = load();
+    println!(
+        "TCP throughput, iperf3 5 s, {cores} cores, {cpu}, load average {load_before} before, {load_after} after"
+    );
     println!(
         "{:<32} {:>14} {:>14}",
         "path", "MN->home Mbit/s", "home->MN Mbit/s"
@@ -208,7 +219,7 @@ fn main() {
         od / cd.max(1e-9)
     );
     let j = json!({
-        "cpu": cpu, "cores": cores,
+        "cpu": cpu, "cores": cores, "load_before": load_before, "load_after": load_after,
         "results": rows.iter().map(|(n, (u, d))| json!({"path": n, "up_mbit_s": u, "down_mbit_s": d})).collect::<Vec<_>>(),
     });
     if let Some(p) = out.parent() {

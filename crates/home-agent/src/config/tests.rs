@@ -498,3 +498,270 @@ fn bindings_limits_checked() {
         .config;
     assert_eq!(c.file.bindings.max_lifetime, 8);
 }
+
+const RADIUS: &str = "\n[radius]\nservers = [\"2001:db8:1::18\", \"[2001:db8:1::19]:1645\"]\nsecret = \"radius-secret\"\n";
+
+fn hybrid_ike() -> String {
+    format!("{}auth = \"hybrid\"\n{RADIUS}", cert_ike())
+}
+
+#[test]
+fn hybrid_peers_have_no_key() {
+    let c = issue()
+        .ike(&hybrid_ike())
+        .peers(&["identity = \"mn1@example.com\"\nxauth_user = \"mnuser\"\n"])
+        .load()
+        .unwrap()
+        .config;
+    assert!(matches!(c.ike.local_auth, LocalAuth::RsaSig { .. }));
+    assert!(matches!(
+        c.peers[0].auth,
+        PeerAuth::Hybrid {
+            xauth: ikev1::XauthType::RadiusChap
+        }
+    ));
+    assert_eq!(c.peers[0].xauth_user.as_deref(), Some("mnuser"));
+    let r = c.radius.expect("[radius]");
+    assert_eq!(r.method, RadiusMethod::Chap);
+    assert_eq!(
+        r.client.servers,
+        vec![
+            "[2001:db8:1::18]:1812".parse().unwrap(),
+            "[2001:db8:1::19]:1645".parse().unwrap()
+        ]
+    );
+    assert_eq!(r.client.tries, 3);
+    assert!(r.client.require_message_authenticator);
+    assert_eq!(r.client.nas_identifier.as_deref(), Some("ha.example.com"));
+    // A key or CA on a hybrid peer would suggest phase 1 proves something: refused.
+    for extra in [
+        "psk = \"x\"\n",
+        &format!("ca = \"{}\"\n", testdata("ca.pem")),
+    ] {
+        let e = issue()
+            .ike(&hybrid_ike())
+            .peers(&[&format!("identity = \"mn1@example.com\"\n{extra}")])
+            .load()
+            .expect_err("refused");
+        assert!(e.key.starts_with("peers[0]."), "{e}");
+        assert!(e.reason.contains("XAUTH"), "{e}");
+    }
+    // Hybrid means the home agent signs.
+    let e = issue()
+        .ike(&format!("{IKE}auth = \"hybrid\"\n{RADIUS}"))
+        .peers(&["identity = \"mn1@example.com\"\n"])
+        .err("ike.certificate");
+    assert!(e.reason.contains("hybrid"), "{e}");
+}
+
+#[test]
+fn xauth_needs_radius() {
+    let e = issue()
+        .ike(&format!("{}auth = \"hybrid\"\n", cert_ike()))
+        .peers(&["identity = \"mn1@example.com\"\n"])
+        .err("radius");
+    assert!(e.reason.contains("peers[0]"), "{e}");
+    // A per-peer psk+xauth next to plain psk peers.
+    issue()
+        .peers(&[
+            PEER,
+            "identity = \"mn2@example.com\"\npsk = \"y\"\nauth = \"psk+xauth\"\n",
+        ])
+        .err("radius");
+    let c = issue()
+        .ike(&format!("{IKE}xauth_type = \"generic\"\n{RADIUS}"))
+        .peers(&[
+            PEER,
+            "identity = \"mn2@example.com\"\npsk = \"y\"\nauth = \"psk+xauth\"\n",
+            "identity = \"mn3@example.com\"\npsk = \"z\"\nauth = \"psk+xauth\"\nxauth_type = \"radius-chap\"\n",
+        ])
+        .load()
+        .unwrap()
+        .config;
+    assert!(matches!(c.peers[0].auth, PeerAuth::Psk(_)));
+    assert!(matches!(
+        c.peers[1].auth,
+        PeerAuth::XauthPsk {
+            xauth: ikev1::XauthType::Generic,
+            ..
+        }
+    ));
+    assert!(matches!(
+        c.peers[2].auth,
+        PeerAuth::XauthPsk {
+            xauth: ikev1::XauthType::RadiusChap,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn peer_auth_stays_in_the_home_agents_family() {
+    // A pre-shared-key home agent cannot serve a hybrid peer, nor a signing one a PSK+XAUTH.
+    issue()
+        .ike(&format!("{IKE}{RADIUS}"))
+        .peers(&["identity = \"mn1@example.com\"\nauth = \"hybrid\"\n"])
+        .err("peers[0].auth");
+    issue()
+        .ike(&format!("{}{RADIUS}", cert_ike()))
+        .peers(&["identity = \"mn1@example.com\"\npsk = \"x\"\nauth = \"psk+xauth\"\n"])
+        .err("peers[0].auth");
+    // XAUTH keys only where XAUTH happens.
+    issue()
+        .peers(&[&format!("{PEER}xauth_user = \"u\"\n")])
+        .err("peers[0].xauth_user");
+    issue()
+        .ike(&format!("{IKE}xauth_user = \"u\"\n"))
+        .err("ike.xauth_user");
+}
+
+#[test]
+fn radius_checked() {
+    let with = |radius: &str| {
+        issue()
+            .ike(&format!("{IKE}auth = \"psk+xauth\"\n\n[radius]\n{radius}"))
+            .peers(&[PEER])
+    };
+    with("servers = []\nsecret = \"s\"\n").err("radius.servers");
+    with("servers = [\"2001:db8::1:2:3:4:5:6:7\"]\nsecret = \"s\"\n").err("radius.servers[0]");
+    with("servers = [\"2001:db8:1::18\", \"[2001:db8:1::18]:1812\"]\nsecret = \"s\"\n")
+        .err("radius.servers[1]");
+    with("servers = [\"2001:db8:1::18\"]\n").err("radius.secret");
+    with("servers = [\"2001:db8:1::18\"]\nsecret = \"\"\n").err("radius.secret");
+    with("servers = [\"2001:db8:1::18\"]\nsecret = \"s\"\ntimeout = 0\n").err("radius.timeout");
+    let e = with("servers = [\"2001:db8:1::18\"]\nsecret = \"s\"\nmethod = \"mschap\"\n")
+        .load()
+        .expect_err("unknown method");
+    assert!(e.to_string().contains("mschap"), "{e}");
+    let d = Dir::new();
+    d.write("radius.secret", "from-file\n");
+    std::fs::set_permissions(
+        d.0.join("radius.secret"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let loaded = with(
+        "servers = [\"2001:db8:1::18\"]\nsecret_file = \"radius.secret\"\nmethod = \"pap\"\ntimeout = 1\nretries = 0\nrequire_message_authenticator = false\nnas_identifier = \"ha1\"\n",
+    )
+    .load_in(&d)
+    .unwrap();
+    let r = loaded.config.radius.as_ref().unwrap();
+    assert_eq!(r.method, RadiusMethod::Pap);
+    assert!(r.client.allow_pap);
+    assert_eq!(r.client.tries, 1);
+    assert!(!r.client.require_message_authenticator);
+    assert_eq!(r.client.nas_identifier.as_deref(), Some("ha1"));
+    assert_eq!(
+        r.client.nas_ipv6_address,
+        Some("2001:db8:1::1".parse().unwrap())
+    );
+    let warned = &loaded.warnings;
+    assert!(
+        warned.iter().any(|w| w.contains("radius.timeout")),
+        "{warned:?}"
+    );
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("radius.require_message_authenticator")),
+        "{warned:?}"
+    );
+    // The secret is printed neither with the effective configuration nor in Debug.
+    assert!(!format!("{:?}", loaded.config).contains("from-file"));
+    let inline = with("servers = [\"2001:db8:1::18\"]\nsecret = \"inline-secret\"\n")
+        .load()
+        .unwrap();
+    let printed = daemon::load::to_toml(&inline.config.file);
+    assert!(!printed.contains("inline-secret"), "{printed}");
+    assert!(!format!("{:?}", inline.config).contains("inline-secret"));
+}
+
+#[test]
+fn ca_lists_and_private_key_spelling() {
+    let c = issue()
+        .ike(&format!(
+            "identity = \"ha.example.com\"\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+            testdata("ha-cert.pem"),
+            testdata("rsa2048-pkcs8.pem")
+        ))
+        .peers(&[&format!(
+            "identity = \"mn1@example.com\"\nca = [\"{0}\", \"{0}\"]\n",
+            testdata("ca.pem")
+        )])
+        .load()
+        .unwrap()
+        .config;
+    assert!(matches!(c.ike.local_auth, LocalAuth::RsaSig { .. }));
+    assert!(matches!(&c.peers[0].auth, PeerAuth::RsaSig { cas } if cas.len() == 2));
+}
+
+const DNS: &str = "\n[dns_update]\nserver = \"2001:db8:1::2\"\nzone = \"example.\"\nkey_name = \"mip6-ha\"\nkey_secret = \"bWlwNi1oYS1kbnMtbGFiLXRzaWctc2VjcmV0LTMyYg==\"\n";
+
+#[test]
+fn dns_update_and_name_rules() {
+    let c = issue()
+        .ike(&format!("{IKE}{DNS}"))
+        .peers(&[
+            &format!("{PEER}fqdn = \"mn1.example.\"\n"),
+            "identity = \"mn2@example.com\"\npsk = \"y\"\nfqdn_suffix = \"mn.example\"\n",
+        ])
+        .load()
+        .unwrap()
+        .config;
+    let d = c.dns_update.as_ref().expect("[dns_update]");
+    assert_eq!(d.server, "[2001:db8:1::2]:53".parse().unwrap());
+    assert_eq!(d.ttl, 300);
+    assert_eq!(d.key.algorithm, dns_update::Algorithm::HmacSha256);
+    let name = |s: &str| dns_update::Name::from_ascii(s).unwrap();
+    assert!(c.peers[0].names.allows(&name("MN1.example")));
+    assert!(!c.peers[0].names.allows(&name("mn2.example.")));
+    assert!(c.peers[1].names.allows(&name("a.mn.example.")));
+    assert!(!c.peers[1].names.allows(&name("mnx.example.")));
+    assert!(
+        !format!("{c:?}").contains("bWlwNi1oYS1"),
+        "the secret is not printed"
+    );
+    // A name outside the zone, both rules at once, a bad key, no key.
+    issue()
+        .ike(&format!("{IKE}{DNS}"))
+        .peers(&[&format!("{PEER}fqdn = \"mn1.example.org.\"\n")])
+        .err("peers[0].fqdn");
+    issue()
+        .ike(&format!("{IKE}{DNS}"))
+        .peers(&[&format!(
+            "{PEER}fqdn = \"a.example.\"\nfqdn_suffix = \"example.\"\n"
+        )])
+        .err("peers[0].fqdn_suffix");
+    issue()
+        .ike(&format!("{IKE}{}", DNS.replace("bWlw", "!!!")))
+        .err("dns_update.key_secret");
+    issue()
+        .ike(&format!(
+            "{IKE}{}",
+            DNS.replace("hmac", "x").replace("key_secret", "# ")
+        ))
+        .err("dns_update.key_secret");
+    issue()
+        .ike(&format!(
+            "{IKE}{}",
+            DNS.replace("2001:db8:1::2", "ns.example")
+        ))
+        .err("dns_update.server");
+    // BIND's tsig-keygen file.
+    let d = Dir::new();
+    d.write(
+        "ha.key",
+        "key \"mip6-ha\" {\n\talgorithm hmac-sha512;\n\tsecret \"bWlwNi1oYS1kbnMtbGFiLXRzaWctc2VjcmV0LTMyYg==\";\n};\n",
+    );
+    std::fs::set_permissions(d.0.join("ha.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let c = issue()
+        .ike(&format!(
+            "{IKE}\n[dns_update]\nserver = \"[2001:db8:1::2]:5353\"\nzone = \"example.\"\nkey_file = \"ha.key\"\n"
+        ))
+        .load_in(&d)
+        .unwrap()
+        .config;
+    let dns = c.dns_update.unwrap();
+    assert_eq!(dns.key.algorithm, dns_update::Algorithm::HmacSha512);
+    assert_eq!(dns.server.port(), 5353);
+}

@@ -40,6 +40,9 @@ fn settings(mode: AddressSourceMode) -> Settings {
         dhcpv6_timeout: Duration::from_secs(10),
         duid: Some(Duid::uuid_from_random([5; 16])),
         hint: None,
+        home_registration: true,
+        home_agent_timeout: Duration::from_secs(5),
+        dhcpv6_fqdn: None,
     }
 }
 
@@ -263,7 +266,7 @@ impl H {
     }
 
     fn status(&self) -> Status {
-        let mut s = Status::new(HA);
+        let mut s = Status::new(Some(HA));
         self.bs.report(&mut s);
         s
     }
@@ -799,6 +802,82 @@ fn modecfg_goes_straight_to_mode_config() {
     // Shutdown: no DHCPv6 lease to release.
     assert!(!h.bs.shutdown(h.now));
     assert!(h.bs.is_stopped());
+}
+
+/// `home_registration = false` (a plain IPsec gateway as home agent): after the address only
+/// the tunnel-mode SA is asked for, and it alone makes the node ready.
+#[test]
+fn without_home_registration_only_the_tunnel_sa_is_asked_for() {
+    let mut h = H::with(Settings {
+        home_registration: false,
+        ..settings(AddressSourceMode::Modecfg)
+    });
+    h.through_phase1();
+    let a = h.ike(Event::ModeConfigReceived {
+        sa: IkeSaId(1),
+        config: ModeConfig {
+            address: Some(HOA),
+            ..ModeConfig::default()
+        },
+    });
+    let roles: Vec<SaRole> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::InitiateChild { role, .. } => Some(*role),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(roles, vec![SaRole::Tunnel], "{a:?}");
+    let (_, a) = h.child_up(SaRole::Tunnel);
+    assert!(matches!(a.last(), Some(Action::Ready { .. })), "{a:?}");
+    assert_eq!(h.status().state, State::Ready);
+}
+
+/// Discovered home agents (RFC 5026 §5): one that does not answer phase 1 within
+/// `home_agent_timeout`, or at all, makes the node try the next at once; after the last, the
+/// back-off applies and the first is tried again; one that answers is kept.
+#[test]
+fn an_unanswering_home_agent_makes_the_node_try_the_next() {
+    let ha2: Ipv6Addr = "2001:db8:ff::11".parse().unwrap();
+    let mut h = H::new(AddressSourceMode::Modecfg);
+    h.bs.set_home_agents(vec![HA, ha2]);
+    h.bs.start(h.now);
+    let a = h.step();
+    assert!(matches!(a.as_slice(), [Action::InitiatePhase1]), "{a:?}");
+    assert_eq!(h.bs.home_agent(), HA);
+    assert_eq!(h.bs.poll_timeout(), Some(h.t0 + Duration::from_secs(5)));
+    // 5 s without phase 1: the next home agent, at once.
+    let a = h.run_until(5000);
+    assert!(
+        matches!(
+            a.as_slice(),
+            [
+                Action::DeleteIkeSa { sa: IkeSaId(1) },
+                Action::InitiatePhase1
+            ]
+        ),
+        "{a:?}"
+    );
+    assert_eq!(h.bs.home_agent(), ha2);
+    let s = h.status();
+    assert!(
+        s.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("2001:db8:ff::1 does not answer")),
+        "{s:?}"
+    );
+    // The engine gives up on the second: all tried, so back-off, and the first comes next.
+    let a = h.ike(Event::IkeSaFailed {
+        sa: IkeSaId(2),
+        reason: FailReason::Timeout,
+    });
+    let (reason, retry_in) = failed_reason(&a);
+    assert!(
+        reason.contains("2001:db8:ff::11 does not answer"),
+        "{reason}"
+    );
+    assert_eq!(retry_in, Duration::from_secs(5));
+    assert_eq!(h.bs.home_agent(), HA);
 }
 
 #[test]

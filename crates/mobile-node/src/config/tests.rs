@@ -95,7 +95,7 @@ fn issue_example_loads() {
     );
     assert_eq!(c.ike.ike_proposals[0].to_string(), "aes128-sha256-ecp256");
     assert_eq!(c.ike.esp_proposals[0].to_string(), "aes128gcm16");
-    let e = c.engine_config();
+    let e = c.engine_config(&["2001:db8:ff::1".parse().unwrap()]);
     assert_eq!(e.peers.len(), 1);
     assert_eq!(
         e.peers[0].addrs,
@@ -544,4 +544,126 @@ fn binding_lifetime_in_range() {
         "binding_lifetime",
     );
     load(&format!("{HA}binding_lifetime = 8\n"), PSK).unwrap();
+}
+
+#[test]
+fn hybrid_mobile_node() {
+    let ike = format!(
+        "identity = \"mn1@example.com\"\nauth = \"hybrid\"\nca = [\"{}\"]\nxauth_user = \"mnuser\"\nxauth_password = \"mnpass-secret\"\n",
+        testdata("ca.pem")
+    );
+    let c = load(HA, &ike).unwrap().config;
+    match &c.ike.local_auth {
+        LocalAuth::Hybrid(creds) => {
+            assert_eq!(creds.user, "mnuser");
+            assert_eq!(creds.password.as_slice(), b"mnpass-secret");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&c.ike.peer_auth, Some(PeerAuth::RsaSig { cas }) if cas.len() == 1));
+    assert!(!format!("{c:?}").contains("mnpass-secret"));
+    // The mobile node does not sign in hybrid mode, and the home agent's CA is needed.
+    err(
+        HA,
+        &format!(
+            "{ike}certificate = \"{}\"\nkey = \"{}\"\n",
+            testdata("ha-cert.pem"),
+            testdata("rsa2048-pkcs8.pem")
+        ),
+        "ike.certificate",
+    );
+    err(
+        HA,
+        "identity = \"mn1@example.com\"\nauth = \"hybrid\"\nxauth_user = \"u\"\nxauth_password = \"p\"\n",
+        "ike.ca",
+    );
+}
+
+#[test]
+fn psk_xauth_mobile_node() {
+    let d = Dir::new();
+    d.write("xauth.pass", "from-a-file\n");
+    std::fs::set_permissions(
+        d.0.join("xauth.pass"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let ike = format!("{PSK}auth = \"psk+xauth\"\nxauth_user = \"mnuser\"\n");
+    let c = load_in(
+        &d,
+        HA,
+        &format!("{ike}xauth_password_file = \"xauth.pass\"\n"),
+    )
+    .unwrap()
+    .config;
+    match &c.ike.local_auth {
+        LocalAuth::XauthPsk(creds) => assert_eq!(creds.password.as_slice(), b"from-a-file"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&c.ike.peer_auth, Some(PeerAuth::Psk(_))));
+    err(HA, &ike, "ike.xauth_password");
+    err(
+        HA,
+        &format!("{PSK}auth = \"psk+xauth\"\nxauth_password = \"p\"\n"),
+        "ike.xauth_user",
+    );
+    err(
+        HA,
+        &format!("{ike}xauth_password = \"p\"\nxauth_password_file = \"x\"\n"),
+        "ike.xauth_password_file",
+    );
+    // XAUTH credentials without XAUTH, and an XAUTH type the home agent decides, are refused.
+    err(HA, &format!("{PSK}xauth_user = \"u\"\n"), "ike.xauth_user");
+    err(
+        HA,
+        &format!("{ike}xauth_password = \"p\"\nxauth_type = \"generic\"\n"),
+        "ike.xauth_type",
+    );
+}
+
+#[test]
+fn home_agent_may_be_a_name() {
+    let c = load(
+        "home_agent = \"example.\"\ndns_servers = [\"2001:db8:1::2\", \"[2001:db8:1::3]:5353\"]\nhome_agent_timeout = 3\n",
+        PSK,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.home_agent, HomeAgent::Name("example.".into()));
+    assert_eq!(
+        c.dns_servers,
+        vec![
+            "[2001:db8:1::2]:53".parse().unwrap(),
+            "[2001:db8:1::3]:5353".parse().unwrap()
+        ]
+    );
+    assert_eq!(c.file.home_agent_timeout, 3);
+    // The engine accepts the home agent at any discovered address.
+    let ha2: Ipv6Addr = "2001:db8:ff::11".parse().unwrap();
+    let e = c.engine_config(&["2001:db8:ff::1".parse().unwrap(), ha2]);
+    assert_eq!(e.peers[0].addrs.len(), 2);
+    // A literal address stays one.
+    let c = load(HA, PSK).unwrap().config;
+    assert_eq!(
+        c.home_agent,
+        HomeAgent::Address("2001:db8:ff::1".parse().unwrap())
+    );
+    for bad in ["ha..example", "a b.example", &"x".repeat(64)] {
+        err(&format!("home_agent = \"{bad}\"\n"), PSK, "home_agent");
+    }
+    err(
+        "home_agent = \"example.\"\ndns_servers = [\"ns.example\"]\n",
+        PSK,
+        "dns_servers[0]",
+    );
+    err(
+        "home_agent = \"example.\"\ndns_servers = [\"2001:db8:1::2\", \"[2001:db8:1::2]:53\"]\n",
+        PSK,
+        "dns_servers[1]",
+    );
+    err(
+        &format!("{HA}home_agent_timeout = 0\n"),
+        PSK,
+        "home_agent_timeout",
+    );
 }
