@@ -551,15 +551,27 @@ impl Engine {
             .filter(|(_, p)| scheme.fits_peer(&p.auth, false) && addr_ok(p, remote))
             .map(|(i, _)| i)
             .collect();
-        let mut failed_psks: Vec<&[u8]> = Vec::new();
+        // Keys depend on the peer only through its pre-shared key: each distinct key is tried
+        // once (not once per peer: thousands of peers may share one), and the peers holding it
+        // are then matched by the identity MM5 reveals.
+        let same_key = |a: &PeerConfig, b: &PeerConfig| match (a.auth.psk(), b.auth.psk()) {
+            (Some(x), Some(y)) => ct_eq(x, y),
+            (None, None) => true,
+            _ => false,
+        };
+        let mut tried: Vec<usize> = Vec::new();
         let mut last_err = String::from("no candidate peer");
-        for &pi in &candidates {
-            let peer = &config.peers[pi];
-            let psk = peer.auth.psk();
-            if psk.is_some_and(|k| failed_psks.iter().any(|f| ct_eq(f, k))) {
+        let mut found = None;
+        for (ci, &pi) in candidates.iter().enumerate() {
+            let first_peer = &config.peers[pi];
+            if tried
+                .iter()
+                .any(|&t| same_key(&config.peers[t], first_peer))
+            {
                 continue;
             }
-            let keys = derive_keys_for(sa, offer, scheme, Some(peer));
+            tried.push(pi);
+            let keys = derive_keys_for(sa, offer, scheme, Some(first_peer));
             let Ok((plain, next_iv)) = crate::ike_sa::open_with(keys.enc, &keys.enc_key, data, &iv)
             else {
                 return Err(Reject::Malformed(
@@ -568,7 +580,6 @@ impl Engine {
             };
             let Ok(payloads) = split_plain(first, &plain) else {
                 last_err = "MM5 does not decrypt under the key of any configured peer".into();
-                failed_psks.extend(psk);
                 continue;
             };
             let Some((_, idii_b, Payload::Id(idp))) =
@@ -581,10 +592,6 @@ impl Engine {
                 last_err = "MM5 ID of an unsupported type".into();
                 continue;
             };
-            if !peer.identity.matches(&their_id) {
-                last_err = format!("identity {their_id} does not match a peer with this key");
-                continue;
-            }
             let hash_i = crypto::hash_i(
                 keys.prf,
                 &keys.skeyid,
@@ -596,50 +603,66 @@ impl Engine {
                 idii_b,
             );
             let parsed: Vec<Payload> = payloads.iter().map(|(_, _, p)| p.clone()).collect();
-            if let Err(e) = scheme.verify(peer, &their_id, &parsed, &hash_i, now_unix) {
-                last_err = format!("{their_id}: {e}");
-                continue;
+            let mut matched = false;
+            for &pj in &candidates[ci..] {
+                let peer = &config.peers[pj];
+                if !same_key(peer, first_peer) || !peer.identity.matches(&their_id) {
+                    continue;
+                }
+                matched = true;
+                match scheme.verify(peer, &their_id, &parsed, &hash_i, now_unix) {
+                    Ok(()) => {
+                        found = Some((pj, their_id.clone()));
+                        break;
+                    }
+                    Err(e) => last_err = format!("{their_id}: {e}"),
+                }
             }
-            // Authenticated.
-            sa.keys = Some(keys);
-            sa.p1_iv = next_iv;
-            sa.peer = Some(pi);
-            sa.remote_id = Some(their_id);
-            sa.local = local;
-            sa.remote = remote;
-            // MM6.
-            let id_payload = config.local_id.to_payload();
-            let mut idir_b = Vec::new();
-            Payload::Id(id_payload.clone()).emit_body(&mut idir_b);
-            let k = sa
-                .keys
-                .as_ref()
-                .ok_or_else(|| Reject::Unexpected("keys".into()))?;
-            let hash_r = crypto::hash_r(
-                k.prf,
-                &k.skeyid,
-                &sa.p1.g_xr,
-                &sa.p1.g_xi,
-                &sa.cookie_r,
-                &sa.cookie_i,
-                &sa.p1.sai_b,
-                &idir_b,
-            );
-            let mut out_payloads = vec![Payload::Id(id_payload)];
-            out_payloads.extend(
-                scheme
-                    .prove(&config.local_auth, hash_r)
-                    .map_err(|e| Reject::Fatal(FailReason::Authentication(e)))?,
-            );
-            let (out, next_iv) = sa
-                .seal(ExchangeType::MAIN, 0, &out_payloads, &sa.p1_iv)
-                .ok_or_else(|| Reject::Unexpected("seal".into()))?;
-            sa.p1_iv = next_iv.clone();
-            sa.last_p1_block = next_iv;
-            sa.p1_exchange.sent_response(out.clone(), now);
-            self.transmit(id, out);
-            self.established(now, id);
-            return Ok(());
+            if !matched {
+                last_err = format!("identity {their_id} does not match a peer with this key");
+            }
+            if let Some((pj, their_id)) = found.take() {
+                // Authenticated.
+                sa.keys = Some(keys);
+                sa.p1_iv = next_iv;
+                sa.peer = Some(pj);
+                sa.remote_id = Some(their_id);
+                sa.local = local;
+                sa.remote = remote;
+                // MM6.
+                let id_payload = config.local_id.to_payload();
+                let mut idir_b = Vec::new();
+                Payload::Id(id_payload.clone()).emit_body(&mut idir_b);
+                let k = sa
+                    .keys
+                    .as_ref()
+                    .ok_or_else(|| Reject::Unexpected("keys".into()))?;
+                let hash_r = crypto::hash_r(
+                    k.prf,
+                    &k.skeyid,
+                    &sa.p1.g_xr,
+                    &sa.p1.g_xi,
+                    &sa.cookie_r,
+                    &sa.cookie_i,
+                    &sa.p1.sai_b,
+                    &idir_b,
+                );
+                let mut out_payloads = vec![Payload::Id(id_payload)];
+                out_payloads.extend(
+                    scheme
+                        .prove(&config.local_auth, hash_r)
+                        .map_err(|e| Reject::Fatal(FailReason::Authentication(e)))?,
+                );
+                let (out, next_iv) = sa
+                    .seal(ExchangeType::MAIN, 0, &out_payloads, &sa.p1_iv)
+                    .ok_or_else(|| Reject::Unexpected("seal".into()))?;
+                sa.p1_iv = next_iv.clone();
+                sa.last_p1_block = next_iv;
+                sa.p1_exchange.sent_response(out.clone(), now);
+                self.transmit(id, out);
+                self.established(now, id);
+                return Ok(());
+            }
         }
         // Nothing authenticated: the peer is told (in the clear: it may not share our keys).
         let h = Header::parse(data).map_err(|e| Reject::Malformed(e.to_string()))?;
