@@ -20,8 +20,9 @@
 //! * every transmit decodes with dhcproto as Solicit, Request, Renew, Rebind, Release or
 //!   Decline, carries our Client Identifier, an Elapsed Time, one IA_NA with our IAID and T1/T2
 //!   0, a Server Identifier exactly for Request/Renew/Release/Decline, Rapid Commit only in a
-//!   Solicit of a client configured for it, and as IAADDR (lifetimes 0) the hint in Solicit and
-//!   Request (nothing without one) and the leased address in Renew/Rebind/Release/Decline;
+//!   Solicit of a client configured for it, and as IAADDR (lifetimes 0) the hint in Solicit
+//!   (nothing without one), the offered address in Request and the leased address in
+//!   Renew/Rebind/Release/Decline;
 //! * a message is sent by the state it names (SOLICITING sends Solicit, …), at most one per
 //!   operation, and at most two events per operation;
 //! * a server message is accepted only with the current transaction ID, our Client Identifier
@@ -389,8 +390,10 @@ impl Harness {
                 _ => None,
             })
             .collect();
-        let expected = match ty {
-            "Solicit" | "Request" => self.hint,
+        let expected = match (ty, state) {
+            ("Solicit", _) => self.hint,
+            // RFC 8415 §18.2.2: the address the chosen Advertise offered.
+            ("Request", State::Requesting { offered, .. }) => Some(*offered),
             _ => Some(lease_address(state).expect("a state with a lease")),
         };
         assert_eq!(
