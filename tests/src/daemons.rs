@@ -103,14 +103,16 @@ pub fn start_daemon(lab: &Lab, node: Node, bin: &str, config: &Path, name: &str)
     .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-/// Starts `mip6-ha` in the home agent's namespace and waits for its control socket.
+/// Starts `mip6-ha` in the home agent's namespace and waits until it is up: its control
+/// socket answers before the runtime has bound the relay socket and the TUN device, so this
+/// waits for the first status the runtime writes (its counters), not just for an answer.
 pub fn start_ha(lab: &Lab, config: &Path) -> Proc {
     let ha = start_daemon(lab, Node::Ha, ha_bin(), config, "mip6-ha");
     wait_status(
         ha_bin(),
         config,
-        "the HA's control socket",
-        |_| true,
+        "the HA's runtime",
+        |v| v["counters"].as_object().is_some_and(|c| !c.is_empty()),
         &[&ha],
     );
     ha
