@@ -8,6 +8,7 @@ pkgs=(
     nftables
     freeradius
     bind9 bind9-dnsutils kea-dhcp-ddns-server
+    kea-admin  # perfdhcp (relay-bench)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -3,7 +3,8 @@
 //!
 //! [`dhcp6`] is a deliberately tiny DHCPv6 relay-message builder and parser, used by the
 //! `dhcp6-relay-probe` helper binary to prove that Kea answers in the lab. It is test code, not
-//! the project's relay codec.
+//! the project's relay codec. [`bench`] is what the benchmark binaries share.
 
+pub mod bench;
 pub mod daemons;
 pub mod dhcp6;

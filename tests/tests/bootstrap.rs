@@ -13,6 +13,7 @@ use interop_tests::daemons::{
     wait_status, wait_status_for,
 };
 use serde_json::Value;
+use testlab::swanctl::{Auth, Child, Connection, Secret, Swanctl};
 use testlab::{
     Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA, Node,
 };
@@ -405,38 +406,23 @@ fn kea_down_then_back() {
 
 /// charon as mn3 with its static home address; its remote selector is a single unused
 /// address, so that its kernel-libipsec routes disturb nothing on the home-link host.
-fn charon_static_mn3() -> String {
-    format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = {HOME_HOST}
-    remote_addrs = {HA_INET}
-    local {{
-      auth = psk
-      id = mn3@example.com
-    }}
-    remote {{
-      auth = psk
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        local_ts = {MN3_HOA}/128
-        remote_ts = 2001:db8:ff::99/128
-        esp_proposals = aes128-sha256
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK3}"
-  }}
-}}
-"#
-    )
+fn charon_static_mn3() -> Swanctl {
+    Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs(HOME_HOST)
+                .remote_addrs(HA_INET)
+                .local(Auth::psk().id("mn3@example.com"))
+                .remote(Auth::psk().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .local_ts(format!("{MN3_HOA}/128"))
+                        .remote_ts("2001:db8:ff::99/128")
+                        .esp_proposals("aes128-sha256"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK3))
 }
 
 /// (g) charon as the mobile node (`vips = ::`) gets its address from Kea through Mode Config.
@@ -446,37 +432,22 @@ fn charon_mobile_node_gets_a_kea_address_by_mode_config() {
     let kea = kea(&lab);
     let ha_conf = ha_config(lab.dir(), true);
     let mut ha = start_ha(&lab, &ha_conf);
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = {MN_COA}
-    remote_addrs = {HA_INET}
-    vips = ::
-    local {{
-      auth = psk
-      id = mn1@example.com
-    }}
-    remote {{
-      auth = psk
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        remote_ts = ::/0
-        esp_proposals = aes128-sha256
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK1}"
-  }}
-}}
-"#
-    );
+    let conf = Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs(MN_COA)
+                .remote_addrs(HA_INET)
+                .vips("::")
+                .local(Auth::psk().id("mn1@example.com"))
+                .remote(Auth::psk().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .remote_ts("::/0")
+                        .esp_proposals("aes128-sha256"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK1));
     let charon = Charon::start(&lab, Node::Mn, CharonOptions::new("mn", conf)).expect("charon");
     let out = charon.initiate("home", "mip6").expect("swanctl --initiate");
     assert!(

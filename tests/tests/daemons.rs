@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use interop_tests::daemons::{
     ha_bin, links, mn_bin, sigterm_and_wait, status, traffic_both_ways, wait_status,
 };
+use testlab::swanctl::{Auth, Child, Connection, Secret, Swanctl};
 use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, Lab, MN_COA, Node, Spawn};
 
 const HOA: &str = "2001:db8:1::1000";
@@ -207,37 +208,22 @@ fn charon_mobile_node_against_mip6_ha() {
         ["-6", "addr", "add", &format!("{HOA}/128"), "dev", "lo"],
     )
     .expect("HoA on lo");
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = {MN_COA}
-    remote_addrs = {HA_INET}
-    local {{
-      auth = psk
-      id = mn1@example.com
-    }}
-    remote {{
-      auth = psk
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        local_ts = {HOA}/128
-        remote_ts = 2001:db8:1::/64
-        esp_proposals = aes128-sha256-modp2048
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK}"
-  }}
-}}
-"#
-    );
+    let conf = Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs(MN_COA)
+                .remote_addrs(HA_INET)
+                .local(Auth::psk().id("mn1@example.com"))
+                .remote(Auth::psk().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .local_ts(format!("{HOA}/128"))
+                        .remote_ts("2001:db8:1::/64")
+                        .esp_proposals("aes128-sha256-modp2048"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK));
     let charon = Charon::start(&lab, Node::Mn, CharonOptions::new("mn", conf)).expect("charon");
     let out = charon.initiate("home", "mip6").expect("swanctl --initiate");
     assert!(
@@ -277,36 +263,21 @@ secrets {{
 fn mip6_mn_against_charon_home_agent() {
     let lab = Lab::new("mip6_mn_charon_ha").expect("lab");
     let (_, mn_conf) = write_configs(lab.dir(), "aes128-sha256-ecp256", "aes128gcm16");
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-ecp256
-    local_addrs = {HA_INET}
-    local {{
-      auth = psk
-      id = ha.example.com
-    }}
-    remote {{
-      auth = psk
-      id = mn1@example.com
-    }}
-    children {{
-      home {{
-        local_ts = ::/0
-        remote_ts = {HOA}/128
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK}"
-  }}
-}}
-"#
-    );
+    let conf = Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6")
+                .proposals("aes128-sha256-ecp256")
+                .local_addrs(HA_INET)
+                .local(Auth::psk().id("ha.example.com"))
+                .remote(Auth::psk().id("mn1@example.com"))
+                .child(
+                    Child::new("home")
+                        .local_ts("::/0")
+                        .remote_ts(format!("{HOA}/128"))
+                        .esp_proposals("aes128gcm16"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK));
     let charon = Charon::start(&lab, Node::Ha, CharonOptions::new("ha", conf)).expect("charon");
     lab.route(Node::Dhcp, &format!("{HOA}/128"), HA_HOME)
         .expect("route to the HoA via the HA");

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testlab::swanctl::{self, Child, Connection, Pool, Swanctl};
 use testlab::{Charon, CharonOptions, HA_INET, Lab, MN_COA, Node, SaInfo, Spawn};
 
 const PSK: &str = "interop-psk-0123456789";
@@ -70,40 +71,24 @@ fn stop_peer(out: &Path, proc: &mut testlab::Proc) {
     }
 }
 
-fn charon_ha(lab: &Lab, proposals: &str, children: &str, auth: &Auth, pool: bool) -> Charon {
-    let (local_auth, remote_auth, secrets) = auth.charon_parts("ha");
-    let pools = if pool { "    pools = v6pool\n" } else { "" };
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = {proposals}
-    local_addrs = {HA_INET}
-{pools}    local {{
-{local_auth}
-    }}
-    remote {{
-{remote_auth}
-      id = mn1@example.com
-    }}
-    children {{
-{children}
-    }}
-  }}
-}}
-pools {{
-  v6pool {{
-    addrs = 2001:db8:1::1000/120
-    dns = 2001:db8:1::53
-  }}
-}}
-{secrets}
-"#
-    );
+fn charon_ha(lab: &Lab, proposals: &str, child: Child, auth: &Auth, pool: bool) -> Charon {
+    let (local_auth, remote_auth) = auth.charon_parts("ha");
+    let mut conn = Connection::ikev1("mip6")
+        .proposals(proposals)
+        .local_addrs(HA_INET)
+        .local(local_auth)
+        .remote(remote_auth.id("mn1@example.com"))
+        .child(child);
+    if pool {
+        conn = conn.pools("v6pool");
+    }
+    let conf = Swanctl::new()
+        .connection(conn)
+        .pool(Pool::new("v6pool", "2001:db8:1::1000/120").dns("2001:db8:1::53"));
     Charon::start(
         lab,
         Node::Ha,
-        auth.files(CharonOptions::new("ha", conf), "ha"),
+        auth.files(CharonOptions::new("ha", auth.secrets(conf)), "ha"),
     )
     .expect("charon ha")
 }
@@ -211,25 +196,27 @@ impl Pki {
 }
 
 impl Auth {
-    /// (local section, remote section, secrets) of a swanctl connection for `who` ("ha" or
-    /// "mn"); certificates and keys are referred to by absolute path.
-    fn charon_parts(&self, who: &str) -> (String, String, String) {
+    /// (local section, remote section) of a swanctl connection for `who` ("ha" or "mn");
+    /// the certificates are the files [`Auth::files`] puts in place.
+    fn charon_parts(&self, who: &str) -> (swanctl::Auth, swanctl::Auth) {
         let id = if who == "ha" {
             "ha.example.com"
         } else {
             "mn1@example.com"
         };
         match self {
-            Self::Psk => (
-                format!("      auth = psk\n      id = {id}"),
-                "      auth = psk".to_owned(),
-                format!("secrets {{\n  ike-psk {{\n    secret = \"{PSK}\"\n  }}\n}}"),
-            ),
+            Self::Psk => (swanctl::Auth::psk().id(id), swanctl::Auth::psk()),
             Self::Rsa(_) => (
-                format!("      auth = pubkey\n      id = {id}\n      certs = {who}.pem"),
-                "      auth = pubkey\n      cacerts = ca.pem".to_owned(),
-                String::new(),
+                swanctl::Auth::pubkey().id(id).certs(&format!("{who}.pem")),
+                swanctl::Auth::pubkey().cacerts("ca.pem"),
             ),
+        }
+    }
+    /// charon's secrets: the PSK, if that is how the sides authenticate.
+    fn secrets(&self, conf: Swanctl) -> Swanctl {
+        match self {
+            Self::Psk => conf.secret(swanctl::Secret::ike_psk(PSK)),
+            Self::Rsa(_) => conf,
         }
     }
     /// charon's credentials for `who`: its certificate, key and the CA.
@@ -266,16 +253,14 @@ fn ours_initiate(test: &str, ike: &str, esp: &str, auth_kind: &str, modecfg: boo
         "rsa" => Auth::Rsa(Pki::new(lab.dir())),
         _ => Auth::Psk,
     };
+    let mut home = Child::new("home")
+        .local_ts("2001:db8:1::/64")
+        .esp_proposals(esp);
     // Without Mode Config the MN uses a static home address, which charon's child names.
-    let remote_ts = if modecfg {
-        String::new()
-    } else {
-        format!("\n        remote_ts = {STATIC_HOA}")
-    };
-    let child_conf = format!(
-        "      home {{\n        local_ts = 2001:db8:1::/64{remote_ts}\n        esp_proposals = {esp}\n      }}"
-    );
-    let charon = charon_ha(&lab, ike, &child_conf, &auth, modecfg);
+    if !modecfg {
+        home = home.remote_ts(STATIC_HOA);
+    }
+    let charon = charon_ha(&lab, ike, home, &auth, modecfg);
     let out = lab.dir().join("mn.json");
     let mut args: Vec<String> = [
         "--role",
@@ -479,37 +464,25 @@ fn charon_initiate(test: &str, ike: &str, esp: &str, auth_kind: &str) {
         )
         .expect("ike-peer");
     std::thread::sleep(Duration::from_millis(100));
-    let (local_auth, remote_auth, secrets) = auth.charon_parts("mn");
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = {ike}
-    local_addrs = {MN_COA}
-    remote_addrs = {HA_INET}
-    vips = ::
-    local {{
-{local_auth}
-    }}
-    remote {{
-{remote_auth}
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        remote_ts = 2001:db8:1::/64
-        esp_proposals = {esp}
-      }}
-    }}
-  }}
-}}
-{secrets}
-"#
+    let (local_auth, remote_auth) = auth.charon_parts("mn");
+    let conf = Swanctl::new().connection(
+        Connection::ikev1("mip6")
+            .proposals(ike)
+            .local_addrs(MN_COA)
+            .remote_addrs(HA_INET)
+            .vips("::")
+            .local(local_auth)
+            .remote(remote_auth.id("ha.example.com"))
+            .child(
+                Child::new("home")
+                    .remote_ts("2001:db8:1::/64")
+                    .esp_proposals(esp),
+            ),
     );
     let charon = Charon::start(
         &lab,
         Node::Mn,
-        auth.files(CharonOptions::new("mn", conf), "mn"),
+        auth.files(CharonOptions::new("mn", auth.secrets(conf)), "mn"),
     )
     .expect("charon mn");
     let t = Instant::now();
@@ -612,10 +585,12 @@ fn charon_initiator_rsa_modp2048() {
 #[test]
 fn ours_initiator_transport_mh_negotiates() {
     let lab = Lab::new("ours_init_transport").expect("lab");
-    let child_conf = format!(
-        "      mh {{\n        mode = transport\n        local_ts = {HA_INET}[135]\n        remote_ts = {MN_COA}[135]\n        esp_proposals = aes128gcm16\n      }}"
-    );
-    let charon = charon_ha(&lab, "aes128-sha256-ecp256", &child_conf, &Auth::Psk, false);
+    let mh = Child::new("mh")
+        .mode("transport")
+        .local_ts(format!("{HA_INET}[135]"))
+        .remote_ts(format!("{MN_COA}[135]"))
+        .esp_proposals("aes128gcm16");
+    let charon = charon_ha(&lab, "aes128-sha256-ecp256", mh, &Auth::Psk, false);
     let out = lab.dir().join("mn.json");
     let spec = format!("transport:{MN_COA}[135/0]:{HA_INET}[135/0]");
     let (mn, ha, path) = (

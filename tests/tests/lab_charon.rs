@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use testlab::swanctl::{Auth, Child, Connection, Pool, Secret, Swanctl};
 use testlab::{
     Charon, CharonOptions, ChildSaInfo, HA_HOME, HA_INET, HOME_HOST, Kea, KeaOptions, Lab, MN_COA,
     Node, SaInfo, Spawn, lab_prefix, lab_root,
@@ -226,7 +227,7 @@ fn teardown_on_panic() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let lab = Lab::new("teardown_on_panic").expect("lab");
         let ha =
-            Charon::start(&lab, Node::Ha, CharonOptions::new("ha", HA_SWANCTL)).expect("charon");
+            Charon::start(&lab, Node::Ha, CharonOptions::new("ha", ha_swanctl())).expect("charon");
         seen = Some((lab.name().to_owned(), lab.dir().to_owned(), ha.pid()));
         panic!("deliberate panic with charon {} running", ha.pid());
     }));
@@ -241,70 +242,48 @@ fn teardown_on_panic() {
     assert!(left.is_empty(), "namespaces left behind: {left:?}");
 }
 
-const HA_SWANCTL: &str = r#"connections {
-  mip6-psk {
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = 2001:db8:ff::1
-    pools = v6pool
-    local {
-      auth = psk
-      id = ha.example.com
-    }
-    remote {
-      auth = psk
-      id = %any
-    }
-    children {
-      home {
-        local_ts = 2001:db8:1::/64
-        esp_proposals = aes128-sha256-modp2048
-      }
-    }
-  }
-}
-pools {
-  v6pool {
-    addrs = 2001:db8:1::1000/120
-    dns = 2001:db8:1::53
-  }
-}
-secrets {
-  ike-psk {
-    secret = "lab-shared-secret-0123456789"
-  }
-}
-"#;
+const PSK: &str = "lab-shared-secret-0123456789";
 
-const MN_SWANCTL: &str = r#"connections {
-  mip6-psk {
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = 2001:db8:ff::2
-    remote_addrs = 2001:db8:ff::1
-    vips = ::
-    local {
-      auth = psk
-      id = mn1@example.com
-    }
-    remote {
-      auth = psk
-      id = ha.example.com
-    }
-    children {
-      home {
-        remote_ts = 2001:db8:1::/64
-        esp_proposals = aes128-sha256-modp2048
-      }
-    }
-  }
+/// charon as the home agent: PSK from any peer, Mode Config from an IPv6 pool, a tunnel to the
+/// home prefix.
+fn ha_swanctl() -> Swanctl {
+    Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6-psk")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs("2001:db8:ff::1")
+                .pools("v6pool")
+                .local(Auth::psk().id("ha.example.com"))
+                .remote(Auth::psk().id("%any"))
+                .child(
+                    Child::new("home")
+                        .local_ts("2001:db8:1::/64")
+                        .esp_proposals("aes128-sha256-modp2048"),
+                ),
+        )
+        .pool(Pool::new("v6pool", "2001:db8:1::1000/120").dns("2001:db8:1::53"))
+        .secret(Secret::ike_psk(PSK))
 }
-secrets {
-  ike-psk {
-    secret = "lab-shared-secret-0123456789"
-  }
+
+/// charon as the mobile node: asks for an address (`vips = ::`), tunnels to the home prefix.
+fn mn_swanctl() -> Swanctl {
+    Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6-psk")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs("2001:db8:ff::2")
+                .remote_addrs("2001:db8:ff::1")
+                .vips("::")
+                .local(Auth::psk().id("mn1@example.com"))
+                .remote(Auth::psk().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .remote_ts("2001:db8:1::/64")
+                        .esp_proposals("aes128-sha256-modp2048"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK))
 }
-"#;
 
 fn in_pool(ip: IpAddr) -> bool {
     // 2001:db8:1::1000/120
@@ -324,12 +303,11 @@ fn counter(c: &ChildSaInfo, key: &str) -> u64 {
 fn charon_to_charon() {
     let t0 = Instant::now();
     let lab = Lab::new("charon_to_charon").expect("lab");
-    let opts = |name: &str, conf: &str| CharonOptions::new(name, conf);
     let ha = timed("charon ha start+load", || {
-        Charon::start(&lab, Node::Ha, opts("ha", HA_SWANCTL)).expect("ha")
+        Charon::start(&lab, Node::Ha, CharonOptions::new("ha", ha_swanctl())).expect("ha")
     });
     let mn = timed("charon mn start+load", || {
-        Charon::start(&lab, Node::Mn, opts("mn", MN_SWANCTL)).expect("mn")
+        Charon::start(&lab, Node::Mn, CharonOptions::new("mn", mn_swanctl())).expect("mn")
     });
 
     let out = timed("initiate", || {

@@ -17,6 +17,7 @@ use interop_tests::daemons::{
     ha_bin, home_address_of, mn_bin, sigterm_and_wait, start_daemon, start_ha, status, wait_ready,
     wait_status, wait_status_for,
 };
+use testlab::swanctl::{Auth, Child, Connection, Pool, Secret, Swanctl};
 use testlab::{
     Charon, CharonOptions, FreeRadius, FreeRadiusOptions, HA_HOME, HA_INET, HOME_HOST, Kea,
     KeaOptions, Lab, MN_COA, Node,
@@ -345,39 +346,22 @@ fn charon_hybrid_mobile_node_against_mip6_ha() {
         "[[peers]]\nidentity = \"mn1@example.com\"\n",
     );
     let mut ha = start_ha(&lab, &ha_conf);
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-modp2048
-    local_addrs = {MN_COA}
-    remote_addrs = {HA_INET}
-    vips = ::
-    local {{
-      auth = xauth
-      id = mn1@example.com
-      xauth_id = {USER}
-    }}
-    remote {{
-      auth = pubkey
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        remote_ts = ::/0
-        esp_proposals = aes128-sha256
-      }}
-    }}
-  }}
-}}
-secrets {{
-  xauth-mn {{
-    id = {USER}
-    secret = "{PASSWORD}"
-  }}
-}}
-"#
-    );
+    let conf = Swanctl::new()
+        .connection(
+            Connection::ikev1("mip6")
+                .proposals("aes128-sha256-modp2048")
+                .local_addrs(MN_COA)
+                .remote_addrs(HA_INET)
+                .vips("::")
+                .local(Auth::new("xauth").id("mn1@example.com").xauth_id(USER))
+                .remote(Auth::pubkey().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .remote_ts("::/0")
+                        .esp_proposals("aes128-sha256"),
+                ),
+        )
+        .secret(Secret::new("xauth-mn", PASSWORD).id(USER));
     let charon = Charon::start(
         &lab,
         Node::Mn,
@@ -426,51 +410,29 @@ secrets {{
 /// charon as the home agent: hybrid (it signs) or PSK, then XAUTH checked by its eap-radius
 /// plugin against FreeRADIUS (PAP); Mode Config from its pool.
 fn charon_ha(lab: &Lab, hybrid: bool) -> Charon {
-    let (local, remote, secrets) = if hybrid {
-        (
-            "auth = pubkey\n      certs = ha.pem\n      id = ha.example.com".to_owned(),
-            "auth = xauth-radius\n      id = mn1@example.com".to_owned(),
-            String::new(),
+    let conn = Connection::ikev1("mip6")
+        .proposals("aes128-sha256-ecp256")
+        .local_addrs(HA_INET)
+        .pools("home")
+        .child(
+            Child::new("home")
+                .local_ts("::/0")
+                .esp_proposals("aes128gcm16"),
+        );
+    let conf = Swanctl::new().pool(Pool::new("home", "2001:db8:1::4000-2001:db8:1::40ff"));
+    let conf = if hybrid {
+        conf.connection(
+            conn.local(Auth::pubkey().certs("ha.pem").id("ha.example.com"))
+                .remote(Auth::new("xauth-radius").id("mn1@example.com")),
         )
     } else {
-        (
-            "auth = psk\n      id = ha.example.com".to_owned(),
-            "auth = psk\n      id = mn1@example.com\n    }}\n    remote-xauth {{\n      auth = xauth-radius"
-                .replace("}}", "}")
-                .replace("{{", "{"),
-            format!("  ike-psk {{\n    secret = \"{PSK}\"\n  }}\n"),
+        conf.connection(
+            conn.local(Auth::psk().id("ha.example.com"))
+                .remote(Auth::psk().id("mn1@example.com"))
+                .remote_round("xauth", Auth::new("xauth-radius")),
         )
+        .secret(Secret::ike_psk(PSK))
     };
-    let conf = format!(
-        r#"connections {{
-  mip6 {{
-    version = 1
-    proposals = aes128-sha256-ecp256
-    local_addrs = {HA_INET}
-    pools = home
-    local {{
-      {local}
-    }}
-    remote {{
-      {remote}
-    }}
-    children {{
-      home {{
-        local_ts = ::/0
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-pools {{
-  home {{
-    addrs = 2001:db8:1::4000-2001:db8:1::40ff
-  }}
-}}
-secrets {{
-{secrets}}}
-"#
-    );
     let settings = format!(
         "plugins {{\n  eap-radius {{\n    servers {{\n      fr {{\n        address = {HOME_HOST}\n        secret = {RADIUS_SECRET}\n        auth_port = 1812\n      }}\n    }}\n  }}\n}}\n"
     );

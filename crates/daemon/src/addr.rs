@@ -1,11 +1,22 @@
-//! IPv6 prefixes (`2001:db8:1::/64`) and address ranges (`2001:db8:1::1000-2001:db8:1::10ff`)
-//! as written in the configuration, with their checks.
+//! IPv6 prefixes (`2001:db8:1::/64`), address ranges (`2001:db8:1::1000-2001:db8:1::10ff`) and
+//! server addresses (`2001:db8:1::53` or `[2001:db8:1::53]:5353`) as written in the
+//! configuration, with their checks.
 
 use std::fmt;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+/// A server as the configuration names it: `ADDR` (then `default_port`) or `[ADDR]:PORT`
+/// (IPv4 `ADDR:PORT` too); `None` when it is neither.
+pub fn server_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, default_port))
+    })
+}
 
 /// An IPv6 prefix with its host bits zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -128,6 +139,19 @@ mod tests {
 
     fn a(s: &str) -> Ipv6Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn server_addresses() {
+        let sa = |s: &str| server_addr(s, 53).map(|a| a.to_string());
+        assert_eq!(sa("2001:db8:1::53").as_deref(), Some("[2001:db8:1::53]:53"));
+        assert_eq!(
+            sa("[2001:db8:1::53]:5353").as_deref(),
+            Some("[2001:db8:1::53]:5353")
+        );
+        assert_eq!(sa("192.0.2.1:54").as_deref(), Some("192.0.2.1:54"));
+        assert_eq!(sa("ns1.example."), None);
+        assert_eq!(sa("2001:db8::1:53:"), None);
     }
 
     #[test]

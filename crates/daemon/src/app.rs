@@ -43,7 +43,7 @@ pub trait Daemon {
     /// The validated configuration.
     type Config;
     /// What `status` reports.
-    type Status: Serialize + DeserializeOwned + Send + 'static;
+    type Status: Serialize + DeserializeOwned + Clone + Send + 'static;
 
     /// Loads and validates a configuration file.
     fn load(file: &Path) -> Result<Loaded<Self::Config>, ConfigError>;
@@ -156,7 +156,12 @@ fn run<D: Daemon>(file: &Path) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: the daemon's tasks hand packets to each other (tunnel, relay, registration)
+    // and a hand-off between threads costs a wake-up each time; on one thread it is a task
+    // switch (issue 6: relay overhead halved, 3x the bootstraps per second, +30 % raw ESP
+    // throughput). Blocking work (the control socket's answers, nft, state files) goes to
+    // tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -198,12 +203,18 @@ async fn serve<D: Daemon>(file: &Path, config: D::Config) -> anyhow::Result<()> 
     result
 }
 
-/// The control socket's command table.
-fn answer<S: Serialize>(command: &str, status: &Mutex<S>) -> Value {
+/// The control socket's command table (run off the daemon's thread; see
+/// [`control::serve_control`]).
+fn answer<S: Serialize + Clone>(command: &str, status: &Mutex<S>) -> Value {
     match command {
         "status" => {
-            let status = status.lock().unwrap_or_else(PoisonError::into_inner);
-            serde_json::to_value(&*status)
+            // Copied under the lock, encoded without it: the daemon updates the status while
+            // a large one (thousands of peers) is being encoded.
+            let status = status
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            serde_json::to_value(&status)
                 .unwrap_or_else(|e| json!({"error": format!("cannot encode the status: {e}")}))
         }
         other => json!({"error": format!("unknown command {other:?}; known: status")}),

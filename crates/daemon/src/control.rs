@@ -71,8 +71,9 @@ impl Drop for ControlServer {
 /// Binds the control socket at `path` and serves it on the current tokio runtime: each
 /// connection's command line (trimmed) goes to `handler`, whose answer is sent back as JSON.
 ///
-/// Must be called from within a tokio runtime. The handler runs on a runtime thread and
-/// should only take a snapshot of state.
+/// Must be called from within a tokio runtime. The handler runs on the runtime's blocking
+/// pool (the daemons run on one thread, which must not wait for a large answer); it should
+/// only take a snapshot of state.
 pub fn serve_control<F>(path: &Path, handler: F) -> anyhow::Result<ControlServer>
 where
     F: Fn(&str) -> Value + Send + Sync + 'static,
@@ -90,7 +91,7 @@ where
                 Ok((stream, _)) => {
                     let handler = Arc::clone(&handler);
                     tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &*handler).await {
+                        if let Err(e) = answer(stream, &handler).await {
                             tracing::debug!(error = %e, "control connection dropped");
                         }
                     });
@@ -109,16 +110,24 @@ where
     })
 }
 
-async fn answer<F: Fn(&str) -> Value>(stream: UnixStream, handler: &F) -> io::Result<()> {
+async fn answer<F: Fn(&str) -> Value + Send + Sync + 'static>(
+    stream: UnixStream,
+    handler: &Arc<F>,
+) -> io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read).take(MAX_REQUEST);
     let mut line = String::new();
     tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no command received"))??;
-    let command = line.trim();
+    let command = line.trim().to_owned();
     tracing::debug!(command, "control request");
-    let mut out = serde_json::to_vec(&handler(command)).map_err(io::Error::other)?;
+    // A large answer takes a while to build: not on the daemon's (single) thread.
+    let handler = Arc::clone(handler);
+    let mut out = tokio::task::spawn_blocking(move || serde_json::to_vec(&handler(&command)))
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
     out.push(b'\n');
     write.write_all(&out).await?;
     write.shutdown().await

@@ -6,16 +6,27 @@
 //! output buffer, as the daemon does. Open runs with anti-replay on: every iteration opens a
 //! freshly sealed packet (sealed in criterion's untimed setup), in sequence order.
 //!
-//! Run: `cargo bench -p esp --bench esp`.
+//! Timers (`sad/…`): [`Esp::poll_timeout`], which the tunnel driver calls on every loop
+//! iteration, and [`Esp::handle_timeout`] with nothing due, over 10,000 SAs with time
+//! lifetimes (half inbound, half outbound; deadlines spread over an hour).
+//!
+//! SPD (`spd/…`): a home agent's SPD for 10,000 mobile nodes, built as the tunnel driver
+//! builds it (per node a transport-mode protocol-135 entry `HA/128 → HoA/128` inserted at the
+//! front and a tunnel-mode entry `::/0 → HoA/128` appended), between a few catch-alls (IKE
+//! and ICMPv6 bypasses first, a final DISCARD everything): 20,004 entries. `lookup` finds the
+//! tunnel entry of a node (1,024 nodes taken in turn), `lookup_miss` a destination no node
+//! has (the final DISCARD), `encapsulate` seals a 64-byte packet to a node end to end.
+//!
+//! Run: `cargo bench -p esp --bench esp` (timers only: `... -- sad/`, SPD only: `... -- spd/`).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use esp::{
-    Direction, Esp, EspAction, Mode, PolicyAction, SaParams, Selector, SpdEntry, Transform,
-    build_ipv6_packet,
+    Direction, Esp, EspAction, Lifetime, Mode, PacketInfo, PolicyAction, Prefix, SaParams,
+    Selector, SpdEntry, Transform, build_ipv6_packet,
 };
 
 const SPI: u32 = 0x1234_5678;
@@ -149,5 +160,183 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// An engine holding `n` SAs with time lifetimes, as a home agent with `n / 2` to `n / 4`
+/// mobile nodes would.
+fn many_sas(now: Instant, n: u32) -> Esp {
+    let mut esp = Esp::new();
+    let t = Transform::AesGcm16 { key_bits: 128 };
+    let ek = [0x11; 20];
+    for i in 0..n {
+        let direction = if i % 2 == 0 {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        };
+        // Spread the deadlines: soft between 50 and 60 minutes, hard 10 minutes later.
+        let soft = Duration::from_secs(3000) + Duration::from_millis(u64::from(i) * 7919 % 600_000);
+        let life = Lifetime::time(soft, soft + Duration::from_secs(600));
+        esp.add_sa(
+            now,
+            &SaParams::new(0x1000 + i, direction, Mode::Tunnel, t, &ek, &[]).with_lifetime(life),
+        )
+        .unwrap();
+    }
+    esp
+}
+
+fn bench_timers(c: &mut Criterion) {
+    const N: u32 = 10_000;
+    let now = Instant::now();
+    let mut esp = many_sas(now, N);
+    assert!(esp.poll_timeout().is_some_and(|t| t > now));
+    let mut g = c.benchmark_group("sad");
+    g.bench_function(BenchmarkId::new("poll_timeout", N), |b| {
+        b.iter(|| black_box(&esp).poll_timeout());
+    });
+    g.bench_function(BenchmarkId::new("handle_timeout_none_due", N), |b| {
+        b.iter(|| {
+            esp.handle_timeout(black_box(now + Duration::from_secs(1)));
+            esp.poll_event()
+        });
+    });
+    g.finish();
+}
+
+/// The home address of mobile node `i`.
+fn node_hoa(i: u32) -> Ipv6Addr {
+    Ipv6Addr::from(u128::from(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0)) + u128::from(i) + 1)
+}
+
+/// A home agent's engine with `nodes` mobile nodes' outbound SAs and SPD entries (see the
+/// module doc): `2 * nodes + 4` entries.
+fn home_agent(now: Instant, nodes: u32) -> Esp {
+    let t = Transform::AesGcm16 { key_bits: 128 };
+    let ek = [0x11; 20];
+    let ha = SocketAddr::new(IpAddr::V6(HA), 0);
+    let mut esp = Esp::new();
+    let bypass = |selector| SpdEntry {
+        selector,
+        direction: Direction::Outbound,
+        action: PolicyAction::Bypass,
+    };
+    for port in [500, 4500] {
+        esp.spd_mut().push(bypass(Selector {
+            next_proto: Some(17),
+            src_port: Some(port),
+            ..Selector::ANY
+        }));
+    }
+    esp.spd_mut().push(bypass(Selector {
+        next_proto: Some(58),
+        ..Selector::ANY
+    }));
+    for i in 0..nodes {
+        let hoa = node_hoa(i);
+        let coa = SocketAddr::new(IpAddr::V6(Ipv6Addr::from(u128::from(hoa) + (1 << 80))), 0);
+        let transport = Selector {
+            next_proto: Some(135),
+            ..Selector::between(Prefix::host(HA), Prefix::host(hoa))
+        };
+        let tunnel = Selector::between(Prefix::ANY, Prefix::host(hoa));
+        for (k, (mode, selector)) in [(Mode::Transport, transport), (Mode::Tunnel, tunnel)]
+            .into_iter()
+            .enumerate()
+        {
+            let spi = 0x1000 + 2 * i + k as u32;
+            let h = esp
+                .add_sa(
+                    now,
+                    &SaParams::new(spi, Direction::Outbound, mode, t, &ek, &[])
+                        .with_endpoints(ha, coa)
+                        .with_selector(selector),
+                )
+                .unwrap();
+            let entry = SpdEntry {
+                selector,
+                direction: Direction::Outbound,
+                action: PolicyAction::Protect(h),
+            };
+            if selector.next_proto.is_some() {
+                esp.spd_mut().insert(0, entry);
+            } else {
+                esp.spd_mut().push(entry);
+            }
+        }
+    }
+    esp.spd_mut().push(SpdEntry {
+        selector: Selector::ANY,
+        direction: Direction::Outbound,
+        action: PolicyAction::Discard,
+    });
+    esp
+}
+
+/// An IPv6/UDP packet CN → `dst` with 64 bytes of payload.
+fn packet_to(dst: Ipv6Addr) -> Vec<u8> {
+    let mut udp = vec![0u8; 8 + 64];
+    udp[..2].copy_from_slice(&1234u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&5678u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&72u16.to_be_bytes());
+    let mut out = Vec::new();
+    build_ipv6_packet(CN, dst, 17, 64, &udp, &mut out).unwrap();
+    out
+}
+
+fn bench_spd(c: &mut Criterion) {
+    const NODES: u32 = 10_000;
+    let now = Instant::now();
+    let mut esp = home_agent(now, NODES);
+    let entries = esp.spd().len();
+    // 1,024 nodes spread over the table, in a scrambled order.
+    let packets: Vec<Vec<u8>> = (0..1024u32)
+        .map(|k| packet_to(node_hoa(k.wrapping_mul(2_654_435_761) % NODES)))
+        .collect();
+    let infos: Vec<PacketInfo> = packets
+        .iter()
+        .map(|p| PacketInfo::parse(p).unwrap())
+        .collect();
+    for info in &infos {
+        let e = esp.spd().lookup(Direction::Outbound, info).unwrap();
+        assert!(matches!(e.action, PolicyAction::Protect(_)));
+        assert_eq!(e.selector.dst, Prefix::host(info.sel_dst));
+        assert!(e.selector.src.is_any());
+    }
+    let miss = PacketInfo::parse(&packet_to(CN)).unwrap();
+    assert_eq!(
+        esp.spd().lookup(Direction::Outbound, &miss).unwrap().action,
+        PolicyAction::Discard
+    );
+
+    let mut g = c.benchmark_group("spd");
+    g.bench_function(BenchmarkId::new("lookup", entries), |b| {
+        let spd = esp.spd();
+        let mut k = 0;
+        b.iter(|| {
+            k = (k + 1) % infos.len();
+            spd.lookup(Direction::Outbound, black_box(&infos[k]))
+                .map(|e| e.action)
+        });
+    });
+    g.bench_function(BenchmarkId::new("lookup_miss", entries), |b| {
+        let spd = esp.spd();
+        b.iter(|| {
+            spd.lookup(Direction::Outbound, black_box(&miss))
+                .map(|e| e.action)
+        });
+    });
+    g.bench_function(BenchmarkId::new("encapsulate", entries), |b| {
+        let mut out = Vec::with_capacity(2048);
+        let mut k = 0;
+        b.iter(|| {
+            k = (k + 1) % packets.len();
+            match esp.encapsulate(now, black_box(&packets[k]), &mut out) {
+                EspAction::ToNetwork(t) => t.data.len(),
+                other => panic!("encapsulate: {other:?}"),
+            }
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_timers, bench_spd);
 criterion_main!(benches);

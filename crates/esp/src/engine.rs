@@ -191,7 +191,7 @@ impl Esp {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Result<(), SaError> {
-        let sa = self.sad.get_mut(h).ok_or(SaError::UnknownSa)?;
+        let mut sa = self.sad.get_mut(h).ok_or(SaError::UnknownSa)?;
         sa.local = local;
         sa.remote = remote;
         Ok(())
@@ -354,7 +354,7 @@ impl Esp {
         info: &PacketInfo,
         out: &mut Vec<u8>,
     ) -> Result<(u32, bool, Sealed), DropReason> {
-        let Some(sa) = self
+        let Some(mut sa) = self
             .sad
             .get_mut(h)
             .filter(|sa| sa.direction == Direction::Outbound)
@@ -366,8 +366,9 @@ impl Esp {
         let r = sa.seal(now, inner, info, out, &mut exp);
         let (spi, udp) = (sa.spi, sa.udp_encap);
         if exp.any() {
-            push_events(&mut self.events, h, sa, exp);
+            push_events(&mut self.events, h, &sa, exp);
         }
+        drop(sa);
         match r {
             Ok(s) => {
                 trace!(spi = %format_args!("{spi:#010x}"), len = out.len() - start, "sealed");
@@ -383,7 +384,7 @@ impl Esp {
     /// Counts and logs an outbound drop.
     fn drop_outbound(&mut self, h: Option<SaHandle>, reason: DropReason) -> DropReason {
         self.drops.add(reason);
-        let spi = h.and_then(|h| self.sad.get_mut(h)).map(|sa| {
+        let spi = h.and_then(|h| self.sad.get_mut(h)).map(|mut sa| {
             sa.counters.other_drops += 1;
             sa.spi
         });
@@ -411,14 +412,15 @@ impl Esp {
         let Some(h) = self.sad.lookup_inbound(spi) else {
             return self.drop_inbound(None, spi, DropReason::NoSa);
         };
-        let Some(sa) = self.sad.get_mut(h) else {
+        let Some(mut sa) = self.sad.get_mut(h) else {
             return self.drop_inbound(None, spi, DropReason::NoSa);
         };
         let mut exp = Expiry::default();
         let r = sa.open(now, src, data, out, &mut exp);
         if exp.any() {
-            push_events(&mut self.events, h, sa, exp);
+            push_events(&mut self.events, h, &sa, exp);
         }
+        drop(sa);
         match r {
             Ok(Opened::Tunnel(len)) => {
                 trace!(spi = %format_args!("{spi:#010x}"), len, "opened");
@@ -443,7 +445,7 @@ impl Esp {
         reason: DropReason,
     ) -> EspAction<'static> {
         self.drops.add(reason);
-        if let Some(sa) = h.and_then(|h| self.sad.get_mut(h)) {
+        if let Some(mut sa) = h.and_then(|h| self.sad.get_mut(h)) {
             let c = &mut sa.counters;
             match reason {
                 DropReason::Replay => c.replay_drops += 1,
@@ -456,22 +458,21 @@ impl Esp {
         EspAction::Drop(reason)
     }
 
-    /// Checks the time limits of every SA; raises the events that are due.
+    /// Checks the time limits of the SAs that are due; raises their events (in the order of
+    /// the SAs' slots). Visits only those SAs, through the SAD's deadline index.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (h, sa) in self.sad.iter_mut() {
+        let events = &mut self.events;
+        self.sad.for_each_due(now, |h, sa| {
             let exp = sa.life.on_time(now);
             if exp.any() {
-                push_events(&mut self.events, h, sa, exp);
+                push_events(events, h, sa, exp);
             }
-        }
+        });
     }
 
-    /// The next time a lifetime limit is due, if any.
+    /// The next time a lifetime limit is due, if any. O(log n) in the number of SAs.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sad
-            .iter()
-            .filter_map(|(_, sa)| sa.life.deadline())
-            .min()
+        self.sad.next_deadline()
     }
 
     /// The next pending event.
@@ -684,13 +685,15 @@ impl Sa {
                     });
                 }
                 let inner = PacketInfo::parse(payload).map_err(|_| DropReason::Malformed)?;
-                if !self.inbound_selector.matches(&inner) {
+                // Inbound packets are checked against the reverse of the SA's selector.
+                let sel = self.selector.reversed();
+                if !sel.matches(&inner) {
                     debug!(
                         spi = %format_args!("{:#010x}", self.spi),
                         src = %inner.sel_src,
                         dst = %inner.sel_dst,
                         proto = inner.next_proto,
-                        selector = %self.inbound_selector,
+                        selector = %sel,
                         "inner packet outside the SA's selectors"
                     );
                     return Err(DropReason::PolicyMismatch);
@@ -704,7 +707,7 @@ impl Sa {
                     IpAddr::V4(a) => a.to_ipv6_mapped(),
                 };
                 let (sport, dport, mh) = upper_layer_fields(next_header, payload);
-                let sel = &self.inbound_selector;
+                let sel = self.selector.reversed();
                 if !sel.src.contains(src) || !sel.matches_upper(next_header, sport, dport, mh) {
                     return Err(DropReason::PolicyMismatch);
                 }

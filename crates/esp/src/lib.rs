@@ -9,9 +9,14 @@
 //! ```
 //!
 //! What is implemented, by module:
-//! * [`Sad`] (RFC 4301 §4.4.2): SAs by handle, inbound SAs by SPI.
+//! * [`Sad`] (RFC 4301 §4.4.2): SAs by handle, inbound SAs by SPI, and an index of the SAs'
+//!   time-limit deadlines, so [`Esp::poll_timeout`] is O(log n) and
+//!   [`Esp::handle_timeout`] visits only the SAs that are due.
+//!   SAs are boxed in their slots and their key schedules boxed at their own sizes.
 //! * [`Spd`] (RFC 4301 §4.4.1): ordered PROTECT / BYPASS / DISCARD entries with selectors on
-//!   address prefixes, next protocol, ports and Mobility Header type; first match wins.
+//!   address prefixes, next protocol, ports and Mobility Header type; first match wins,
+//!   found through a hash index of the entries with a single-address (`/128`) side, so a home
+//!   agent's per-node policies are not scanned per packet.
 //! * [`Esp`] (RFC 4303 §3.3, §3.4): tunnel and transport mode, raw ESP and ESP in UDP
 //!   (RFC 3948), dummy packets discarded (§2.6), TFC padding after a tunnel-mode inner packet
 //!   ignored (§2.7).
@@ -50,6 +55,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_timers;
 
 /// Internals for fuzz targets only (`shared/style.md` §16: fuzz through the crypto).
 #[cfg(feature = "fuzzing")]

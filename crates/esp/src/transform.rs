@@ -3,7 +3,9 @@
 //!
 //! Key schedules are computed once per SA ([`SaCrypto::new`]): a ring `LessSafeKey` for GCM, an
 //! expanded AES key and a keyed HMAC state for CBC. Per packet only the HMAC state (a few
-//! hundred bytes) and the AES key schedule are copied, never rebuilt.
+//! hundred bytes) and the AES key schedule are copied, never rebuilt. Each is boxed at its own
+//! size (a `LessSafeKey` is 544 bytes, an AES-128 schedule 352, AES-256 480, an HMAC-SHA1
+//! state 128), so an SA holds two or three pointers instead of the largest variant inline.
 //!
 //! * **AES-GCM** (RFC 4106 §3–§5, §8.1): the key material is the AES key followed by a 4-octet
 //!   salt; the nonce is salt ‖ 8-octet IV; the AAD is SPI ‖ sequence number (32-bit sequence
@@ -133,20 +135,29 @@ impl Transform {
     }
 }
 
-/// An expanded AES key of any size.
-#[derive(Clone)]
+/// An expanded AES key of any size, boxed at its own size.
 pub(crate) enum AesKey {
-    A128(Aes128),
-    A192(Aes192),
-    A256(Aes256),
+    A128(Box<Aes128>),
+    A192(Box<Aes192>),
+    A256(Box<Aes256>),
 }
 
+/// Runs `$body` with `$c` bound to the key schedule (`&Aes128` etc., not the box).
 macro_rules! with_aes {
     ($key:expr, $c:ident => $body:expr) => {
         match $key {
-            AesKey::A128($c) => $body,
-            AesKey::A192($c) => $body,
-            AesKey::A256($c) => $body,
+            AesKey::A128($c) => {
+                let $c: &Aes128 = $c;
+                $body
+            }
+            AesKey::A192($c) => {
+                let $c: &Aes192 = $c;
+                $body
+            }
+            AesKey::A256($c) => {
+                let $c: &Aes256 = $c;
+                $body
+            }
         }
     };
 }
@@ -158,9 +169,9 @@ impl AesKey {
             got: key.len(),
         };
         Ok(match key.len() {
-            16 => Self::A128(Aes128::new_from_slice(key).map_err(bad)?),
-            24 => Self::A192(Aes192::new_from_slice(key).map_err(bad)?),
-            32 => Self::A256(Aes256::new_from_slice(key).map_err(bad)?),
+            16 => Self::A128(Box::new(Aes128::new_from_slice(key).map_err(bad)?)),
+            24 => Self::A192(Box::new(Aes192::new_from_slice(key).map_err(bad)?)),
+            32 => Self::A256(Box::new(Aes256::new_from_slice(key).map_err(bad)?)),
             n => {
                 return Err(SaError::KeyLength {
                     what: "AES-CBC key",
@@ -214,11 +225,11 @@ fn cbc_decrypt_with<C: BlockCipherDecrypt + Clone>(
         .map_err(drop)
 }
 
-/// A keyed HMAC state, cloned for each packet.
-#[derive(Clone)]
+/// A keyed HMAC state, boxed at its own size; the state (not the box) is copied for each
+/// packet.
 pub(crate) enum MacKey {
-    Sha1(Hmac<Sha1>),
-    Sha256(Hmac<Sha256>),
+    Sha1(Box<Hmac<Sha1>>),
+    Sha256(Box<Hmac<Sha256>>),
 }
 
 impl MacKey {
@@ -234,10 +245,12 @@ impl MacKey {
             got: key.len(),
         };
         Ok(match transform {
-            Transform::AesCbcHmacSha1_96 { .. } => {
-                Self::Sha1(<Hmac<Sha1> as KeyInit>::new_from_slice(key).map_err(bad)?)
-            }
-            _ => Self::Sha256(<Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(bad)?),
+            Transform::AesCbcHmacSha1_96 { .. } => Self::Sha1(Box::new(
+                <Hmac<Sha1> as KeyInit>::new_from_slice(key).map_err(bad)?,
+            )),
+            _ => Self::Sha256(Box::new(
+                <Hmac<Sha256> as KeyInit>::new_from_slice(key).map_err(bad)?,
+            )),
         })
     }
 
@@ -245,13 +258,13 @@ impl MacKey {
     fn append_icv(&self, buf: &mut Vec<u8>, from: usize, icv_len: usize) {
         match self {
             Self::Sha1(m) => {
-                let mut m = m.clone();
+                let mut m = Hmac::<Sha1>::clone(m);
                 m.update(&buf[from..]);
                 let tag = m.finalize().into_bytes();
                 buf.extend_from_slice(&tag[..icv_len]);
             }
             Self::Sha256(m) => {
-                let mut m = m.clone();
+                let mut m = Hmac::<Sha256>::clone(m);
                 m.update(&buf[from..]);
                 let tag = m.finalize().into_bytes();
                 buf.extend_from_slice(&tag[..icv_len]);
@@ -263,12 +276,12 @@ impl MacKey {
     fn verify(&self, data: &[u8], icv: &[u8]) -> bool {
         match self {
             Self::Sha1(m) => {
-                let mut m = m.clone();
+                let mut m = Hmac::<Sha1>::clone(m);
                 m.update(data);
                 m.verify_truncated_left(icv).is_ok()
             }
             Self::Sha256(m) => {
-                let mut m = m.clone();
+                let mut m = Hmac::<Sha256>::clone(m);
                 m.update(data);
                 m.verify_truncated_left(icv).is_ok()
             }
@@ -276,17 +289,21 @@ impl MacKey {
     }
 }
 
-/// The keyed cryptographic state of one SA (one direction).
+/// The keyed cryptographic state of one SA (one direction): 40 bytes inline, the key
+/// schedules on the heap at their own sizes.
 pub(crate) enum SaCrypto {
-    Gcm {
-        key: LessSafeKey,
-        salt: [u8; 4],
-    },
+    Gcm(Box<GcmKey>),
     Cbc {
         aes: AesKey,
         mac: MacKey,
-        icv_len: usize,
+        icv_len: u8,
     },
+}
+
+/// An AES-GCM key (RFC 4106): the expanded key and the 4-octet salt.
+pub(crate) struct GcmKey {
+    key: LessSafeKey,
+    salt: [u8; 4],
 }
 
 /// The packet failed authentication (or could not be processed by the cipher).
@@ -321,10 +338,10 @@ impl SaCrypto {
                 })?;
                 let mut salt = [0; 4];
                 salt.copy_from_slice(s);
-                Ok(Self::Gcm {
+                Ok(Self::Gcm(Box::new(GcmKey {
                     key: LessSafeKey::new(key),
                     salt,
-                })
+                })))
             }
             Transform::AesCbcHmacSha1_96 { key_bits }
             | Transform::AesCbcHmacSha256_128 { key_bits } => {
@@ -336,7 +353,8 @@ impl SaCrypto {
                 Ok(Self::Cbc {
                     aes: AesKey::new(encr)?,
                     mac: MacKey::new(transform, integ)?,
-                    icv_len: transform.icv_len(),
+                    // 12 or 16.
+                    icv_len: transform.icv_len() as u8,
                 })
             }
         }
@@ -348,7 +366,8 @@ impl SaCrypto {
     pub(crate) fn seal(&self, buf: &mut Vec<u8>, esp: usize, seq: u32) -> Result<(), AuthFailed> {
         let iv_at = esp + ESP_HEADER_LEN;
         match self {
-            Self::Gcm { key, salt } => {
+            Self::Gcm(g) => {
+                let GcmKey { key, salt } = &**g;
                 // RFC 4106 §3.1: the IV is the (64-bit) sequence number.
                 let iv = u64::from(seq).to_be_bytes();
                 buf.get_mut(iv_at..iv_at + 8)
@@ -373,7 +392,7 @@ impl SaCrypto {
                     .copy_from_slice(&iv);
                 aes.cbc_encrypt(&iv, &mut buf[iv_at + 16..])
                     .map_err(|()| AuthFailed)?;
-                mac.append_icv(buf, esp, *icv_len);
+                mac.append_icv(buf, esp, usize::from(*icv_len));
             }
         }
         Ok(())
@@ -399,7 +418,8 @@ impl SaCrypto {
             .ok_or(AuthFailed)?;
         out.truncate(at);
         match self {
-            Self::Gcm { key, salt } => {
+            Self::Gcm(g) => {
+                let GcmKey { key, salt } = &**g;
                 let mut iv = [0u8; 8];
                 iv.copy_from_slice(&packet[iv_at..ct_at]);
                 let nonce = gcm_nonce(salt, &iv);

@@ -795,22 +795,12 @@ fn check_dns_update(
     v: &mut Validator,
     d: &DnsUpdateSection,
 ) -> Result<DnsUpdateSettings, ConfigError> {
-    let server = d
-        .server
-        .parse::<std::net::SocketAddr>()
-        .ok()
-        .or_else(|| {
-            d.server
-                .parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| std::net::SocketAddr::new(ip, 53))
-        })
-        .ok_or_else(|| {
-            v.error(
-                "dns_update.server",
-                format!("{:?} is not ADDR or [ADDR]:PORT", d.server),
-            )
-        })?;
+    let server = daemon::addr::server_addr(&d.server, 53).ok_or_else(|| {
+        v.error(
+            "dns_update.server",
+            format!("{:?} is not ADDR or [ADDR]:PORT", d.server),
+        )
+    })?;
     let zone = dns_update::Name::from_ascii(&d.zone)
         .map_err(|e| v.error("dns_update.zone", e.to_string()))?;
     if zone.is_root() {

@@ -55,8 +55,12 @@ const TUN_MTU: u16 = 1400;
 /// How often `status` is refreshed from the tunnel task without events.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 /// After an event, `status` is refreshed within this much: a snapshot costs O(peers), so many
-/// events in a burst share one.
+/// events in a burst share one. With many peers the wait grows with what the last refresh
+/// cost ([`REFRESH_SHARE`]).
 const STATUS_AFTER_EVENT: Duration = Duration::from_millis(50);
+/// Refreshes after events take at most 1/REFRESH_SHARE of the daemon's time (its one thread
+/// also carries the data plane).
+const REFRESH_SHARE: u32 = 20;
 /// Destination Options: the first extension header of a Binding Update (Home Address option).
 const DEST_OPTS: u8 = 60;
 /// All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1): where mobile nodes send.
@@ -74,6 +78,8 @@ struct HomeAgent {
     tunnel_spis: HashMap<u32, Ipv6Addr>,
     /// When `status` is next refreshed after events.
     refresh_at: Option<Instant>,
+    /// What the last refresh took.
+    refresh_cost: Duration,
     /// Home addresses routed into the TUN device (with a proxy NDP entry).
     routed: HashSet<Ipv6Addr>,
     /// IKE SAs of Mobile IPv6 nodes (they have the RFC 3776 transport SA): their home
@@ -214,6 +220,7 @@ pub(crate) async fn run_daemon(
         tunnels: HashMap::new(),
         tunnel_spis: HashMap::new(),
         refresh_at: None,
+        refresh_cost: Duration::ZERO,
         routed: HashSet::new(),
         mobile: HashSet::new(),
         reg,
@@ -243,7 +250,7 @@ pub(crate) async fn run_daemon(
             ev = events.recv() => match ev {
                 Some(ev) => {
                     ha.on_event(ev).await;
-                    ha.refresh_at.get_or_insert_with(|| Instant::now() + STATUS_AFTER_EVENT);
+                    ha.refresh_soon();
                 }
                 None => anyhow::bail!("the tunnel task stopped"),
             },
@@ -254,11 +261,18 @@ pub(crate) async fn run_daemon(
                 }
             } => ha.refresh().await,
             d = local.recv() => match d {
-                Some(d) => ha.on_tunnel_datagram(d).await,
+                Some(d) => {
+                    // The tunnel reported the SA before it carried this: events first.
+                    ha.drain_events(&mut events).await;
+                    ha.on_tunnel_datagram(d).await;
+                }
                 None => anyhow::bail!("the tunnel task stopped"),
             },
             p = payloads.recv() => match p {
-                Some(p) => ha.on_payload(&p).await,
+                Some(p) => {
+                    ha.drain_events(&mut events).await;
+                    ha.on_payload(&p).await;
+                }
                 None => anyhow::bail!("the tunnel task stopped"),
             },
             () = async {
@@ -353,6 +367,15 @@ pub(crate) async fn run_daemon(
 }
 
 impl HomeAgent {
+    /// Handles the tunnel's events already queued. A datagram or payload on a new SA is
+    /// queued on another channel than the event announcing the SA, and may be read first.
+    async fn drain_events(&mut self, events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        while let Ok(ev) = events.try_recv() {
+            self.on_event(ev).await;
+            self.refresh_soon();
+        }
+    }
+
     async fn on_event(&mut self, ev: Event) {
         let now = Instant::now();
         match ev {
@@ -709,8 +732,15 @@ impl HomeAgent {
         info!(home_address = %hoa, "home address no longer routed");
     }
 
+    /// Schedules a refresh of `status` after an event (one for a burst of events).
+    fn refresh_soon(&mut self) {
+        let wait = STATUS_AFTER_EVENT.max(self.refresh_cost * REFRESH_SHARE);
+        self.refresh_at.get_or_insert_with(|| Instant::now() + wait);
+    }
+
     async fn refresh(&mut self) {
         self.refresh_at = None;
+        let started = Instant::now();
         let Ok(snap) = self.tunnel.snapshot().await else {
             return;
         };
@@ -745,6 +775,7 @@ impl HomeAgent {
         if let Ok(mut s) = self.status.lock() {
             *s = status;
         }
+        self.refresh_cost = started.elapsed();
     }
 }
 

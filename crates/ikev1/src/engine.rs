@@ -25,6 +25,7 @@ use crate::crypto::Rng;
 use crate::event::{ChildRequest, Event, FailReason, IkeSaId, ModeConfig, Transmit};
 use crate::exchange::{Exchange, Kind};
 use crate::ike_sa::{IkeSa, Nat, P1Material, P1State};
+use crate::sa_table::SaTable;
 use crate::util::HexFmt;
 
 /// A decision hook for Quick Modes the peer starts (the home agent uses it to allow the RFC
@@ -83,7 +84,7 @@ pub struct Counters {
 pub struct Engine {
     pub(crate) config: Arc<Config>,
     pub(crate) rng: Box<dyn Rng>,
-    pub(crate) sas: HashMap<IkeSaId, IkeSa>,
+    pub(crate) sas: SaTable,
     /// Established or responder SAs by cookie pair.
     pub(crate) by_cookies: HashMap<([u8; 8], [u8; 8]), IkeSaId>,
     /// Our initiator SAs waiting for MM2, by our cookie.
@@ -135,9 +136,9 @@ impl Engine {
     /// A new engine.
     pub fn new(config: Config, rng: Box<dyn Rng>) -> Self {
         Self {
+            sas: SaTable::new(config.dpd_delay),
             config: Arc::new(config),
             rng,
-            sas: HashMap::new(),
             by_cookies: HashMap::new(),
             by_icookie: HashMap::new(),
             half_open: HashMap::new(),
@@ -187,10 +188,7 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas
-            .values()
-            .filter_map(|sa| self.sa_deadline(sa))
-            .min()
+        self.sas.next_deadline()
     }
 
     /// Whether an SA is established, its peer identity and endpoints.
@@ -375,8 +373,8 @@ impl Engine {
 
     /// Advances timers: retransmissions, lifetimes, dead peer detection, forgotten exchanges.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let ids: Vec<IkeSaId> = self.sas.keys().copied().collect();
-        for id in ids {
+        self.sas.flush();
+        for id in self.sas.due(now) {
             self.sa_timers(now, id);
         }
         self.reap(now);
@@ -582,43 +580,20 @@ impl Engine {
         });
     }
 
-    fn sa_deadline(&self, sa: &IkeSa) -> Option<Instant> {
-        let mut d = sa.exchanges.values().map(Exchange::deadline).min();
-        let mut fold = |t: Option<Instant>| {
-            if let Some(t) = t {
-                d = Some(d.map_or(t, |x| x.min(t)));
-            }
-        };
-        if sa.state != P1State::Established {
-            fold(Some(sa.p1_exchange.deadline()));
-        }
-        if let Some(x) = sa.xauth.as_ref().filter(|x| x.running()) {
-            fold(Some(x.deadline));
-        }
-        fold(sa.rekey_at);
-        fold(sa.expires_at);
-        for c in &sa.children {
-            fold(c.rekey_at);
-            fold(Some(c.expires_at));
-        }
-        if let (Some(delay), P1State::Established) = (self.config.dpd_delay, sa.state)
-            && !sa
-                .exchanges
-                .values()
-                .any(|e| matches!(e.kind, Kind::Dpd { .. }))
-        {
-            fold(Some(sa.last_heard + delay));
-        }
-        d
-    }
-
     fn sa_timers(&mut self, now: Instant, id: IkeSaId) {
         let rt = self.config.retransmit;
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
-        // Phase-1 retransmission or give-up.
+        // Phase-1 retransmission or give-up. Past its time budget (the clock may leap, as
+        // after a suspend) the exchange is over even if a retransmission is due too:
+        // retransmitting would leave the budget's deadline behind, in the past.
         if sa.state != P1State::Established {
+            if sa.p1_exchange.expires_at <= now {
+                let reason = sa.p1.hint.clone().unwrap_or(FailReason::Timeout);
+                self.fail_ike(id, reason);
+                return;
+            }
             if sa.p1_exchange.retransmit_at.is_some_and(|t| t <= now) {
                 if sa.p1_exchange.backoff(now, &rt) {
                     if let Some(d) = sa.p1_exchange.last_sent.clone() {
@@ -631,10 +606,6 @@ impl Engine {
                     self.fail_ike(id, reason);
                     return;
                 }
-            } else if sa.p1_exchange.expires_at <= now {
-                let reason = sa.p1.hint.clone().unwrap_or(FailReason::Timeout);
-                self.fail_ike(id, reason);
-                return;
             }
             return;
         }
@@ -652,7 +623,15 @@ impl Engine {
         let mut failed = Vec::new();
         let mut forget = Vec::new();
         for (&mid, ex) in &mut sa.exchanges {
-            if ex.retransmit_at.is_some_and(|t| t <= now) {
+            if ex.expires_at <= now {
+                // A request past its time budget has failed (as above); anything else is
+                // forgotten.
+                if ex.retransmit_at.is_some() {
+                    failed.push(mid);
+                } else {
+                    forget.push(mid);
+                }
+            } else if ex.retransmit_at.is_some_and(|t| t <= now) {
                 if ex.backoff(now, &rt) {
                     if let Some(d) = &ex.last_sent {
                         resend.push(d.clone());
@@ -660,8 +639,6 @@ impl Engine {
                 } else {
                     failed.push(mid);
                 }
-            } else if ex.expires_at <= now {
-                forget.push(mid);
             }
         }
         for d in resend {
@@ -675,6 +652,12 @@ impl Engine {
             {
                 debug!(sa = %id, request, "address request expired unanswered");
             }
+        }
+        // An established SA is mostly idle: give back the table of its finished exchanges.
+        if let Some(sa) = self.sas.get_mut(&id)
+            && sa.exchanges.is_empty()
+        {
+            sa.exchanges.shrink_to_fit();
         }
         for mid in failed {
             self.exchange_timed_out(now, id, mid);
@@ -751,13 +734,7 @@ impl Engine {
 
     /// Removes SAs marked dead, with their indexes and SPIs.
     pub(crate) fn reap(&mut self, _now: Instant) {
-        let dead: Vec<IkeSaId> = self
-            .sas
-            .iter()
-            .filter(|(_, s)| s.dead)
-            .map(|(k, _)| *k)
-            .collect();
-        for id in dead {
+        for id in self.sas.take_dead() {
             let Some(sa) = self.sas.remove(&id) else {
                 continue;
             };
@@ -809,6 +786,18 @@ mod fuzzing {
         #[doc(hidden)]
         pub fn fuzz_exchange_count(&self) -> usize {
             self.sas.values().map(|s| s.exchanges.len()).sum()
+        }
+    }
+
+    #[cfg(any(test, fuzzing))]
+    impl super::Engine {
+        /// The next deadline by a scan of every SA (what the deadline index must answer).
+        #[doc(hidden)]
+        pub fn fuzz_deadline_scan(&self) -> Option<std::time::Instant> {
+            self.sas
+                .values()
+                .filter_map(|sa| crate::sa_table::deadline(sa, self.config.dpd_delay))
+                .min()
         }
     }
 }

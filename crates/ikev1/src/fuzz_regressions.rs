@@ -77,3 +77,67 @@ fn answers_stay_within_the_exchange_bound() {
         "the mobile node held {most} exchanges on one IKE SA"
     );
 }
+
+/// `ike_responder` crash-d69b7bea0a7e4fa8bbdc7c9aed597d7bc702b9a6: the clock leapt (as after a
+/// suspend) past the time budget of a request whose retransmission was also due. The
+/// retransmission went out and armed a new one, but the budget's deadline stayed behind in
+/// the past, so `poll_timeout` kept answering a past instant and the driver would spin. Past
+/// its budget a request has failed; no deadline is left at or before `now`.
+#[test]
+fn a_clock_leap_fails_the_request_instead_of_leaving_a_past_deadline() {
+    use crate::{ChildRequest, Event, FailReason, Mode, TrafficSelector};
+    let mut ha = Engine::new(
+        config("ha.example.com", "mn1@example.com"),
+        Box::new(SeededRng::new(1)),
+    );
+    let mut mn = Engine::new(
+        config("mn1@example.com", "ha.example.com"),
+        Box::new(SeededRng::new(2)),
+    );
+    let t0 = Instant::now();
+    let (mn_addr, ha_addr) = (
+        "[2001:db8:ff::2]:500".parse().unwrap(),
+        "[2001:db8:ff::1]:500".parse().unwrap(),
+    );
+    let sa = mn.initiate(t0, 0, mn_addr, ha_addr).unwrap();
+    for _ in 0..4 {
+        while let Some(t) = mn.poll_transmit() {
+            ha.handle_datagram(t0, t.remote, t.local, &t.data);
+        }
+        while let Some(t) = ha.poll_transmit() {
+            mn.handle_datagram(t0, t.remote, t.local, &t.data);
+        }
+    }
+    assert!(mn.ike_sa_info(sa).unwrap().established);
+    while mn.poll_event().is_some() {}
+    let any = TrafficSelector::parse("::/0").unwrap();
+    let req = ChildRequest {
+        mode: Mode::Tunnel,
+        local_ts: any,
+        remote_ts: any,
+    };
+    mn.initiate_child(t0, sa, req).unwrap();
+    // QM1 is lost; the node sleeps for an hour.
+    while mn.poll_transmit().is_some() {}
+    let later = t0 + Duration::from_secs(3600);
+    mn.handle_timeout(later);
+    assert!(
+        mn.poll_timeout().is_none_or(|t| t > later),
+        "a deadline left in the past: {:?}",
+        mn.poll_timeout()
+    );
+    let failed = std::iter::from_fn(|| mn.poll_event()).any(|e| {
+        matches!(
+            e,
+            Event::ChildSaFailed {
+                reason: FailReason::Timeout,
+                ..
+            }
+        )
+    });
+    assert!(failed, "the Quick Mode is reported timed out");
+    assert!(
+        mn.poll_transmit().is_none(),
+        "no retransmission past the budget"
+    );
+}

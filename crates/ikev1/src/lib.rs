@@ -32,6 +32,7 @@ mod main_mode;
 mod phase2;
 mod proposal;
 mod quick_mode;
+mod sa_table;
 mod transaction;
 mod util;
 mod xauth;

@@ -754,8 +754,19 @@ impl Engine {
         sa.state = P1State::Established;
         sa.established_at = Some(now);
         sa.last_heard = now;
+        // What only the phase-1 hashes needed (an established SA may live for hours; a
+        // repeated MM5 is answered from the stored MM6).
         sa.p1.dh = None;
         sa.p1.g_xy = None;
+        for v in [
+            &mut sa.p1.sai_b,
+            &mut sa.p1.g_xi,
+            &mut sa.p1.g_xr,
+            &mut sa.p1.ni,
+            &mut sa.p1.nr,
+        ] {
+            *v = Vec::new();
+        }
         let life = sa
             .p1
             .offer

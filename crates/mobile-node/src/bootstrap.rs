@@ -366,8 +366,8 @@ impl Attempt {
     }
 }
 
-fn ms(d: Duration) -> Option<u64> {
-    Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn us(d: Duration) -> Option<u64> {
+    Some(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
@@ -587,8 +587,8 @@ impl Bootstrap {
             return;
         };
         let total = self.started.map_or(Duration::ZERO, |s| now - s);
-        self.attempt.timings.rfc3776_sas = ms(now - since);
-        self.attempt.timings.total = ms(total);
+        self.attempt.timings.rfc3776_sas = us(now - since);
+        self.attempt.timings.total = us(total);
         self.failures = 0;
         self.fallback_cause = None;
         self.set_step(Step::Ready);
@@ -670,7 +670,7 @@ impl Bootstrap {
         info!(ike_sa = %sa, proposal, "phase 1 established");
         self.ha_unanswered = 0;
         self.attempt.proposal = Some(proposal.to_owned());
-        self.attempt.timings.phase1 = ms(now - since);
+        self.attempt.timings.phase1 = us(now - since);
         match self.attempt.path {
             Path::Static => {
                 let Some(hoa) = self.settings.home_address else {
@@ -759,7 +759,7 @@ impl Bootstrap {
         });
         match (role, self.step) {
             (Some(SaRole::InitialTunnel), Step::InitialTunnel { since }) => {
-                self.attempt.timings.initial_tunnel = ms(now - since);
+                self.attempt.timings.initial_tunnel = us(now - since);
                 self.set_step(Step::Address { since: now });
                 self.start_dhcp(now);
             }
@@ -876,7 +876,7 @@ impl Bootstrap {
         };
         info!(home_address = %hoa, expiry = ?config.expiry, "home address from Mode Config");
         self.attempt.hoa = Some(hoa);
-        self.attempt.timings.address = ms(now - since);
+        self.attempt.timings.address = us(now - since);
         self.request_rfc3776(now, sa, hoa);
     }
 
@@ -1035,7 +1035,7 @@ impl Bootstrap {
                     info!(home_address = %address, ?valid, ?t1, ?t2, "home address leased by DHCPv6");
                     let Some(sa) = self.attempt.sa else { return };
                     self.attempt.hoa = Some(address);
-                    self.attempt.timings.address = ms(now - since);
+                    self.attempt.timings.address = us(now - since);
                     self.hint = Some(address);
                     self.actions.push_back(Action::PersistLease { address });
                     self.request_rfc3776(now, sa, address);
@@ -1180,7 +1180,8 @@ impl Bootstrap {
             proposal: a.proposal.clone(),
         };
         s.child_sas = a.children.iter().map(|c| c.status.clone()).collect();
-        s.timings_ms = a.timings.clone();
+        s.timings_ms = a.timings.millis();
+        s.timings_us = a.timings.clone();
         s.last_error = self.last_error.clone();
         s.dhcpv6_fqdn = a
             .dhcp

@@ -212,7 +212,7 @@ impl Config {
         let mut dns_servers = Vec::with_capacity(file.dns_servers.len());
         for (i, s) in file.dns_servers.iter().enumerate() {
             let key = format!("dns_servers[{i}]");
-            let a = parse_dns_server(s)
+            let a = daemon::addr::server_addr(s, 53)
                 .ok_or_else(|| v.error(&key, format!("{s:?} is not ADDR or [ADDR]:PORT")))?;
             if dns_servers.contains(&a) {
                 return Err(v.error(key, format!("{a} is listed twice")));
@@ -332,15 +332,6 @@ fn parse_home_agent(v: &Validator, s: &str) -> Result<HomeAgent, ConfigError> {
 }
 
 /// `ADDR` (port 53) or `[ADDR]:PORT`.
-fn parse_dns_server(s: &str) -> Option<SocketAddr> {
-    if let Ok(a) = s.parse::<SocketAddr>() {
-        return Some(a);
-    }
-    s.parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| SocketAddr::new(ip, 53))
-}
-
 /// A peer or own address must be a unicast address.
 fn unicast(v: &Validator, key: &str, a: Ipv6Addr) -> Result<(), ConfigError> {
     if a.is_unspecified() || a.is_multicast() {

@@ -116,6 +116,8 @@ struct Node {
     guard: NetConfigGuard,
     coa: Ipv6Addr,
     state_dir: Option<StateDir>,
+    /// The last lease write, which the next one and the shutdown wait for.
+    persisting: Option<tokio::task::JoinHandle<()>>,
     bootstrap: Bootstrap,
     /// The home registration, while the node has a home address with the RFC 3776 SAs.
     registration: Option<Registration>,
@@ -127,7 +129,38 @@ struct Node {
     /// The name the home agent is asked to keep in DNS (DNS Update option).
     ha_fqdn: Option<String>,
     /// Drops the kernel's ICMPv6 errors about our Binding Acknowledgements while we live.
-    _icmp_filter: Option<NftTable>,
+    icmp_filter: IcmpFilter,
+}
+
+/// The nftables rule that keeps the kernel from answering Binding Acknowledgements (their
+/// type 2 Routing header) with ICMPv6 Parameter Problem: being set up, or set up (`None` if
+/// that failed). Dropping it deletes the table.
+enum IcmpFilter {
+    Pending(tokio::task::JoinHandle<Result<NftTable, String>>),
+    Done(
+        #[expect(dead_code, reason = "held for its Drop, which deletes the table")]
+        Option<NftTable>,
+    ),
+}
+
+impl IcmpFilter {
+    /// Waits until the rule is in place (or failed, which is logged once).
+    async fn ready(&mut self) {
+        if let Self::Pending(task) = self {
+            let table = match task.await {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(e)) => {
+                    warn!(error = %e, "the kernel will answer Binding Acknowledgements with ICMPv6 Parameter Problem");
+                    None
+                }
+                Err(e) => {
+                    warn!(error = %e, "setting up the ICMPv6 filter");
+                    None
+                }
+            };
+            *self = Self::Done(table);
+        }
+    }
 }
 
 /// The receivers of the tunnel task's outputs.
@@ -245,19 +278,15 @@ pub(crate) async fn run_daemon(
         payloads,
     };
     let daddrs: Vec<String> = home_agents.iter().map(ToString::to_string).collect();
-    let icmp_filter = match NftTable::create(
-        "mip6_mn",
-        &[format!(
-            "ip6 daddr {{ {} }} icmpv6 type parameter-problem counter drop",
-            daddrs.join(", ")
-        )],
-    ) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            warn!(error = %e, "the kernel will answer Binding Acknowledgements with ICMPv6 Parameter Problem");
-            None
-        }
-    };
+    // `nft` takes tens of milliseconds to start: the filter is set up while the bootstrap
+    // runs, and waited for before the first Binding Update.
+    let rule = format!(
+        "ip6 daddr {{ {} }} icmpv6 type parameter-problem counter drop",
+        daddrs.join(", ")
+    );
+    let icmp_filter = IcmpFilter::Pending(tokio::task::spawn_blocking(move || {
+        NftTable::create("mip6_mn", &[rule])
+    }));
     let mut guard = NetConfigGuard::new(&nl);
     guard.track_link(tun.ifindex, &tun.name);
     let mut node = Node {
@@ -267,6 +296,7 @@ pub(crate) async fn run_daemon(
         guard,
         coa,
         state_dir,
+        persisting: None,
         bootstrap: Bootstrap::new(settings, rng.clone()),
         registration: None,
         rng,
@@ -277,7 +307,7 @@ pub(crate) async fn run_daemon(
             .fqdn
             .clone()
             .filter(|_| cfg.file.fqdn_update.home_agent()),
-        _icmp_filter: icmp_filter,
+        icmp_filter,
     };
     node.update(|s| s.care_of_address = Some(coa));
     if home_agents.len() > 1 {
@@ -337,6 +367,9 @@ pub(crate) async fn run_daemon(
             }
             node.drive().await;
         }
+    }
+    if let Some(p) = node.persisting.take() {
+        let _ = p.await;
     }
     shutdown_hook(node).await
 }
@@ -489,13 +522,21 @@ impl Node {
                 self.remove(address).await;
             }
             Action::PersistLease { address } => {
-                if let Some(dir) = &self.state_dir
-                    && let Err(e) = dir.save_lease(address)
-                {
-                    warn!(
-                        error = format!("{e:#}"),
-                        "the lease is not remembered across restarts"
-                    );
+                // Written (and synced) off the bootstrap's path, in order.
+                if let Some(dir) = self.state_dir.clone() {
+                    let before = self.persisting.take();
+                    self.persisting = Some(tokio::spawn(async move {
+                        if let Some(b) = before {
+                            let _ = b.await;
+                        }
+                        let saved = tokio::task::spawn_blocking(move || dir.save_lease(address));
+                        if let Ok(Err(e)) = saved.await {
+                            warn!(
+                                error = format!("{e:#}"),
+                                "the lease is not remembered across restarts"
+                            );
+                        }
+                    }));
                 }
             }
             Action::Ready {
@@ -507,6 +548,7 @@ impl Node {
                 // Static mode has no transport-mode SA to register over (issue 3), nor has a
                 // node with home_registration = false.
                 if source != AddressSource::Static && self.home_registration {
+                    self.icmp_filter.ready().await;
                     let mut seq = [0u8; 2];
                     {
                         let mut f = self

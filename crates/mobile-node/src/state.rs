@@ -27,7 +27,7 @@ const DUID_FILE: &str = "duid";
 const LEASE_FILE: &str = "lease";
 
 /// The state directory.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StateDir {
     dir: PathBuf,
 }

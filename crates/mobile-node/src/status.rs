@@ -9,6 +9,8 @@
 //!                 "remote_ts": "2001:db8:ff::1/128[135/0]", "protocol": "esp",
 //!                 "spi_in": "0xc3b1a2f0", "spi_out": "0x0e5d0c11", "proposal": "aes128gcm16"}],
 //!  "timings_ms": {"phase1": 12, "initial_tunnel": 4, "address": 35, "rfc3776_sas": 9, "total": 61},
+//!  "timings_us": {"phase1": 12408, "initial_tunnel": 4127, "address": 35012, "rfc3776_sas": 9331,
+//!                 "total": 61203},
 //!  "last_error": null}
 //! ```
 //!
@@ -22,7 +24,8 @@
 //! `rfc3776_sas` from asking for the RFC 3776 SAs to ready (their Quick Modes, the Delete of
 //! the initial tunnel, the address on the TUN device); `total` from the start of the attempt
 //! to ready. After a fallback to Mode Config, `phase1` is the fresh phase 1's,
-//! `initial_tunnel` is null, and `total` includes the time spent on DHCPv6.
+//! `initial_tunnel` is null, and `total` includes the time spent on DHCPv6. `timings_us` has
+//! the same steps in microseconds (`timings_ms` is it rounded down), for benchmarks.
 
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
@@ -90,7 +93,8 @@ impl AddressSource {
     }
 }
 
-/// Milliseconds each bootstrap step took (`timings_ms`); null until the step is done.
+/// How long each bootstrap step took (`timings_ms` in milliseconds, `timings_us` in
+/// microseconds); null until the step is done.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Timings {
     /// Main Mode.
@@ -103,6 +107,20 @@ pub(crate) struct Timings {
     pub(crate) rfc3776_sas: Option<u64>,
     /// From start to `ready`.
     pub(crate) total: Option<u64>,
+}
+
+impl Timings {
+    /// Microseconds (as the bootstrap keeps them) to whole milliseconds.
+    pub(crate) fn millis(&self) -> Self {
+        let ms = |v: Option<u64>| v.map(|us| us / 1000);
+        Self {
+            phase1: ms(self.phase1),
+            initial_tunnel: ms(self.initial_tunnel),
+            address: ms(self.address),
+            rfc3776_sas: ms(self.rfc3776_sas),
+            total: ms(self.total),
+        }
+    }
 }
 
 /// The answer to `status`.
@@ -128,6 +146,9 @@ pub(crate) struct Status {
     pub(crate) child_sas: Vec<ChildSaStatus>,
     /// Step timings.
     pub(crate) timings_ms: Timings,
+    /// The same in microseconds.
+    #[serde(default)]
+    pub(crate) timings_us: Timings,
     /// Why the last attempt failed (issue 4); absent in an older daemon's answer.
     #[serde(default)]
     pub(crate) last_error: Option<String>,
@@ -185,6 +206,7 @@ impl Status {
             ike_sa: IkeSaStatus::default(),
             child_sas: Vec::new(),
             timings_ms: Timings::default(),
+            timings_us: Timings::default(),
             last_error: None,
             binding: None,
             dhcpv6_fqdn: None,
@@ -268,6 +290,8 @@ mod tests {
                 "ike_sa": {"state": "none", "proposal": null},
                 "child_sas": [],
                 "timings_ms": {"phase1": null, "initial_tunnel": null, "address": null,
+                               "rfc3776_sas": null, "total": null},
+                "timings_us": {"phase1": null, "initial_tunnel": null, "address": null,
                                "rfc3776_sas": null, "total": null},
                 "last_error": null,
                 "binding": null

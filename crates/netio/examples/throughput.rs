@@ -302,6 +302,7 @@ fn sock_run(ns: &str, udp: bool, send: Io, recv: Io, size: usize, secs: f64) -> 
                     data: &pkt,
                     dst: dst6,
                     src: Some(dst),
+                    segment_size: None,
                 })
                 .collect();
             let esp = EspSocket::open(None).expect("esp tx");

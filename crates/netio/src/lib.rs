@@ -13,7 +13,8 @@
 //!
 //! * [`IkeSocket`]: UDP bound to an IPv6 address or `[::]`, with `IPV6_RECVPKTINFO`: every
 //!   datagram comes with the local address it was sent to, and replies are sent from a chosen
-//!   source address (`IPV6_PKTINFO`). `recvmmsg`/`sendmmsg` batches and UDP GSO.
+//!   source address (`IPV6_PKTINFO`). `recvmmsg`/`sendmmsg` batches, UDP GSO on send and
+//!   UDP GRO on receive (ESP in UDP, RFC 3948), probed per socket with a fallback.
 //! * [`EspSocket`]: raw IPv6 socket for protocol 50. Receives start at the SPI (IPv6 raw
 //!   sockets never include the IPv6 header).
 //! * [`Tun`]: TUN device with `IFF_NO_PI`, no automatic link-local, optional offload and
@@ -59,5 +60,8 @@ pub use error::{Error, Result};
 pub use guard::NetConfigGuard;
 pub use netlink::{AddressEntry, AddressOptions, Link, LinkInfo, Netlink, Route, RouteEntry};
 pub use packet::PacketSocket;
-pub use socket::{EspSocket, IPPROTO_ESP, IkeSocket, MAX_BATCH, RawIpSocket, RecvMeta, Transmit};
+pub use socket::{
+    Datagrams, EspSocket, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, IPPROTO_ESP, IkeSocket, MAX_BATCH,
+    RawIpSocket, RecvMeta, Transmit,
+};
 pub use tun::{TUN_HEADROOM, Tun, TunConfig, TunRecvBatch, TunSendBatch};

@@ -20,7 +20,10 @@ pub struct NftTable {
 }
 
 fn nft(script: &str) -> Result<(), String> {
-    let mut child = Command::new(NFT)
+    let mut cmd = Command::new(NFT);
+    // The daemon may be bootstrapping meanwhile: nft gets only the CPU nobody else wants.
+    crate::sys::idle_priority(&mut cmd);
+    let mut child = cmd
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

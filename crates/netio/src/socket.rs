@@ -8,8 +8,13 @@
 //!
 //! Batches: [`IkeSocket::recv_batch`]/[`IkeSocket::send_batch`] (and the ESP equivalents) move
 //! up to [`MAX_BATCH`] datagrams per `recvmmsg`/`sendmmsg` system call, which is what ESP in
-//! UDP 4500 needs for throughput. [`IkeSocket::send_segmented`] uses UDP GSO (`UDP_SEGMENT`):
-//! one call and one pass through the stack for many equal-sized datagrams.
+//! UDP 4500 needs for throughput. [`IkeSocket::send_segmented`] and a [`Transmit`] with a
+//! `segment_size` use UDP GSO (`UDP_SEGMENT`): one call and one pass through the stack for many
+//! equal-sized datagrams. [`IkeSocket::enable_gro`] asks for the reverse (UDP GRO): the kernel
+//! may hand a run of datagrams of one flow over in one buffer, which
+//! [`RecvMeta::datagrams`] cuts back into the datagrams the peer sent. Both are probed when the
+//! socket is made; where the kernel refuses them the datagrams go one by one, as before (logged
+//! once, at debug).
 //!
 //! Port 4500 carries IKE and ESP in UDP (RFC 3948 §2.2): the caller demultiplexes, IKE
 //! messages start with the four-byte non-ESP marker (all zero). No `UDP_ENCAP` socket option is
@@ -26,13 +31,14 @@
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use crate::sys;
-pub use crate::sys::{MAX_BATCH, RecvMeta, Transmit};
+pub use crate::sys::{Datagrams, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, MAX_BATCH, RecvMeta, Transmit};
 use crate::{Error, Result};
 
 /// IP protocol number of ESP (RFC 4303).
@@ -52,6 +58,9 @@ pub(crate) fn register(sock: Socket) -> io::Result<AsyncFd<Socket>> {
 #[derive(Debug)]
 struct Dgram {
     fd: AsyncFd<Socket>,
+    /// UDP GSO works on this socket (probed when it was made; cleared when the kernel refuses
+    /// a GSO send for a reason that will not go away).
+    gso: AtomicBool,
 }
 
 impl Dgram {
@@ -61,7 +70,24 @@ impl Dgram {
         sock.set_nonblocking(true)
             .map_err(|e| Error::io("set O_NONBLOCK", what, e))?;
         let fd = register(sock).map_err(|e| Error::io("register with tokio", what, e))?;
-        Ok(Self { fd })
+        Ok(Self {
+            fd,
+            gso: AtomicBool::new(false),
+        })
+    }
+
+    /// Probes UDP GSO (UDP sockets only).
+    fn probe_gso(&self, what: &str) {
+        match sys::probe_udp_gso(self.raw()) {
+            Ok(()) => self.gso.store(true, Ordering::Relaxed),
+            Err(e) => {
+                tracing::debug!(socket = what, error = %e, "no UDP GSO: datagrams are sent one by one");
+            }
+        }
+    }
+
+    fn gso(&self) -> bool {
+        self.gso.load(Ordering::Relaxed)
     }
 
     fn set_buffer_sizes(&self, recv: usize, send: usize) -> io::Result<()> {
@@ -133,36 +159,134 @@ impl Dgram {
         sys::recv_many(self.raw(), bufs, metas)
     }
 
-    /// Sends all of `msgs`, in `sendmmsg` calls of up to [`MAX_BATCH`]. A datagram the kernel
-    /// refuses (no route, message too long, ...) is skipped and logged, like a loss on the
-    /// wire; the call fails only if every datagram failed, with the last error.
+    /// Sends all of `msgs`, in `sendmmsg` calls of up to [`MAX_BATCH`] messages. A message
+    /// with a segment size goes out as one UDP GSO send where the socket has GSO and the
+    /// message is within the kernel's limits ([`GSO_MAX_SEGMENTS`], [`GSO_MAX_BYTES`]), else as
+    /// its datagrams one by one. A datagram the kernel refuses (no route, message too long, ...)
+    /// is skipped and logged, like a loss on the wire; a refused GSO send is retried as single
+    /// datagrams. Returns how many datagrams the kernel took; fails only if it took none, with
+    /// the last error.
     async fn send_batch(&self, msgs: &[Transmit<'_>]) -> io::Result<usize> {
-        let mut done = 0;
+        let mut staged = [EMPTY; MAX_BATCH];
+        let mut n = 0;
         let mut sent = 0;
         let mut last_err = None;
-        while done < msgs.len() {
-            let rest = &msgs[done..];
-            match self
-                .fd
-                .async_io(Interest::WRITABLE, |s| sys::send_many(s.as_raw_fd(), rest))
-                .await
-            {
-                Ok(n) => {
-                    done += n;
-                    sent += n;
+        for t in msgs {
+            let single = t.is_single();
+            if single || (self.gso() && t.is_gso()) {
+                if n == MAX_BATCH {
+                    self.send_staged(&staged[..n], &mut sent, &mut last_err)
+                        .await;
+                    n = 0;
                 }
-                Err(e) => {
-                    tracing::debug!(dst = %rest[0].dst, error = %e, "dropped datagram: send failed");
-                    last_err = Some(e);
-                    done += 1;
-                }
+                staged[n] = Transmit {
+                    segment_size: t.segment_size.filter(|_| !single),
+                    ..*t
+                };
+                n += 1;
+                continue;
             }
+            for d in t.segments() {
+                if n == MAX_BATCH {
+                    self.send_staged(&staged[..n], &mut sent, &mut last_err)
+                        .await;
+                    n = 0;
+                }
+                staged[n] = d;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.send_staged(&staged[..n], &mut sent, &mut last_err)
+                .await;
         }
         match last_err {
             Some(e) if sent == 0 => Err(e),
             _ => Ok(sent),
         }
     }
+
+    /// `sendmmsg` over `msgs` (valid GSO sends or single datagrams), counting datagrams sent.
+    async fn send_staged(
+        &self,
+        msgs: &[Transmit<'_>],
+        sent: &mut usize,
+        last_err: &mut Option<io::Error>,
+    ) {
+        let mut done = 0;
+        while done < msgs.len() {
+            let rest = &msgs[done..];
+            match self.send_many(rest).await {
+                Ok(k) => {
+                    *sent += rest[..k].iter().map(datagram_count).sum::<usize>();
+                    done += k;
+                }
+                Err(e) if rest[0].segment_size.is_some() => {
+                    // EIO: the route's device cannot checksum UDP (GSO needs it); ENOPROTOOPT,
+                    // EOPNOTSUPP: no GSO at all. Neither will change, so stop trying. EINVAL
+                    // (a segment longer than the path MTU) is this message's own problem.
+                    let permanent = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EIO | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+                    );
+                    if permanent && self.gso.swap(false, Ordering::Relaxed) {
+                        tracing::debug!(dst = %rest[0].dst, error = %e, "UDP GSO send refused: datagrams are sent one by one from now on");
+                    } else {
+                        tracing::trace!(dst = %rest[0].dst, error = %e, "UDP GSO send refused; sent one by one");
+                    }
+                    // A staged GSO send has at most GSO_MAX_SEGMENTS datagrams.
+                    let mut single = [EMPTY; GSO_MAX_SEGMENTS];
+                    let mut k = 0;
+                    for d in rest[0].segments().take(GSO_MAX_SEGMENTS) {
+                        single[k] = d;
+                        k += 1;
+                    }
+                    let mut j = 0;
+                    while j < k {
+                        match self.send_many(&single[j..k]).await {
+                            Ok(m) => {
+                                *sent += m;
+                                j += m;
+                            }
+                            Err(e) => {
+                                dropped(&single[j], e, last_err);
+                                j += 1;
+                            }
+                        }
+                    }
+                    done += 1;
+                }
+                Err(e) => {
+                    dropped(&rest[0], e, last_err);
+                    done += 1;
+                }
+            }
+        }
+    }
+
+    async fn send_many(&self, msgs: &[Transmit<'_>]) -> io::Result<usize> {
+        self.fd
+            .async_io(Interest::WRITABLE, |s| sys::send_many(s.as_raw_fd(), msgs))
+            .await
+    }
+}
+
+fn dropped(t: &Transmit<'_>, e: io::Error, last_err: &mut Option<io::Error>) {
+    tracing::debug!(dst = %t.dst, error = %e, "dropped datagram: send failed");
+    *last_err = Some(e);
+}
+
+/// A placeholder for the stack arrays of [`Dgram::send_batch`].
+const EMPTY: Transmit<'static> = Transmit {
+    data: &[],
+    dst: SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0),
+    src: None,
+    segment_size: None,
+};
+
+/// How many datagrams a staged message is.
+fn datagram_count(t: &Transmit<'_>) -> usize {
+    t.data.len().div_ceil(t.stride().max(1)).max(1)
 }
 
 fn v6(addr: SocketAddr, op: &'static str) -> io::Result<SocketAddrV6> {
@@ -224,10 +348,32 @@ impl IkeSocket {
             .ok()
             .and_then(|a| a.as_socket_ipv6())
             .unwrap_or(addr);
-        Ok(Self {
-            inner: Dgram::new(sock, &what)?,
-            local,
-        })
+        let inner = Dgram::new(sock, &what)?;
+        inner.probe_gso(&what);
+        Ok(Self { inner, local })
+    }
+
+    /// Whether UDP GSO sends go out as one system call on this socket (see [`Transmit`]'s
+    /// `segment_size`). False when the kernel has no GSO or refused it; GSO sends are then cut
+    /// into single datagrams here.
+    pub fn gso(&self) -> bool {
+        self.inner.gso()
+    }
+
+    /// Asks the kernel for UDP GRO on this socket: from now on one receive may return several
+    /// datagrams of one flow back to back, with their size in [`RecvMeta::segment_size`]; cut
+    /// them with [`RecvMeta::datagrams`] (use [`Self::recv_meta`] or the batch receives, not
+    /// [`Self::recv`], which sees only one buffer). Returns false, logged at debug, when the
+    /// kernel refuses (before Linux 5.0); datagrams then keep arriving one per buffer. Give
+    /// each receive a buffer of 64 KiB, the largest GRO buffer.
+    pub fn enable_gro(&self) -> bool {
+        match sys::set_udp_gro(self.inner.raw()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(local = %self.local, error = %e, "no UDP GRO: datagrams arrive one by one");
+                false
+            }
+        }
     }
 
     /// The bound address (with the port the kernel chose if 0 was asked for).
@@ -266,7 +412,9 @@ impl IkeSocket {
     }
 
     /// UDP GSO: sends `data` as consecutive datagrams of `segment_size` bytes (the last may be
-    /// shorter) with one system call. At most 64 segments and 64 KiB in total per call.
+    /// shorter) with one system call. At most [`GSO_MAX_SEGMENTS`] segments and
+    /// [`GSO_MAX_BYTES`] in total per call. Without GSO ([`Self::gso`] false) the datagrams go
+    /// out one by one. Returns the bytes sent.
     pub async fn send_segmented(
         &self,
         data: &[u8],
@@ -276,9 +424,20 @@ impl IkeSocket {
     ) -> io::Result<usize> {
         let to = v6(to, "send_segmented")?;
         let from = v6(from, "send_segmented")?;
-        self.inner
-            .send(data, &to, Some(*from.ip()), Some(segment_size))
-            .await
+        if self.inner.gso() {
+            return self
+                .inner
+                .send(data, &to, Some(*from.ip()), Some(segment_size))
+                .await;
+        }
+        let t = Transmit {
+            data,
+            dst: to,
+            src: Some(*from.ip()),
+            segment_size: Some(segment_size),
+        };
+        let n = self.inner.send_batch(&[t]).await?;
+        Ok(t.segments().take(n).map(|d| d.data.len()).sum())
     }
 
     /// Receives up to `min(bufs.len(), metas.len(), MAX_BATCH)` datagrams with one `recvmmsg`,
@@ -302,8 +461,10 @@ impl IkeSocket {
         self.inner.try_recv_batch(bufs, metas)
     }
 
-    /// Sends every datagram of `msgs` with `sendmmsg` (up to [`MAX_BATCH`] per call). Returns
-    /// how many the kernel accepted; refused ones are logged and skipped, and the call fails
+    /// Sends every datagram of `msgs` with `sendmmsg` (up to [`MAX_BATCH`] messages per call);
+    /// a message with a `segment_size` is a UDP GSO send of several datagrams (cut into single
+    /// datagrams here when the socket has no GSO or the kernel refuses it). Returns how many
+    /// datagrams the kernel accepted; refused ones are logged and skipped, and the call fails
     /// only if all of them were refused.
     pub async fn send_batch(&self, msgs: &[Transmit<'_>]) -> io::Result<usize> {
         self.inner.send_batch(msgs).await
@@ -392,7 +553,8 @@ impl EspSocket {
         self.inner.try_recv_batch(bufs, metas)
     }
 
-    /// Batched send, see [`IkeSocket::send_batch`]. The destination port must be 0.
+    /// Batched send, see [`IkeSocket::send_batch`]. The destination port must be 0. Raw
+    /// sockets have no GSO: messages with a `segment_size` go out as single datagrams.
     pub async fn send_batch(&self, msgs: &[Transmit<'_>]) -> io::Result<usize> {
         self.inner.send_batch(msgs).await
     }

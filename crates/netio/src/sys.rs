@@ -1,7 +1,14 @@
 //! The system calls socket2 and tokio do not wrap: `recvmsg`/`sendmsg` with an `IPV6_PKTINFO`
 //! control message, their batched forms `recvmmsg`/`sendmmsg` (man 2 recvmmsg, sendmmsg), UDP
-//! GSO (`UDP_SEGMENT`, Linux 4.18), and the `setsockopt` calls without a socket2 setter
-//! (`IPV6_RECVPKTINFO`, RFC 3542 §6.1).
+//! GSO (`UDP_SEGMENT`, Linux 4.18) and UDP GRO (`UDP_GRO`, Linux 5.0), and the `setsockopt`
+//! calls without a socket2 setter (`IPV6_RECVPKTINFO`, RFC 3542 §6.1).
+//!
+//! UDP GSO and GRO (man 7 udp): with `UDP_SEGMENT` one `sendmsg` hands the kernel a buffer of
+//! several datagrams of `segment_size` bytes each (the last may be shorter), all to the same
+//! destination; the stack carries them as one packet as far as it can and cuts them at the
+//! device or, on a veth or loopback path, not at all. With `UDP_GRO` set, a receive may return
+//! such a run of datagrams in one buffer, with their size in a `UDP_GRO` control message
+//! ([`RecvMeta::segment_size`]); [`RecvMeta::datagrams`] cuts it back into datagrams.
 //!
 //! This is the only module with `unsafe` besides the raw `AF_PACKET` reader: every item that
 //! needs it carries its own `#[allow(unsafe_code)]` and every block a `// SAFETY:` comment. The
@@ -22,8 +29,23 @@ use std::ptr;
 pub const MAX_BATCH: usize = 64;
 
 /// Room for one `IPV6_PKTINFO` (CMSG_SPACE(20) = 40 on LP64) plus one `UDP_SEGMENT`
-/// (CMSG_SPACE(2) = 24) control message.
+/// (CMSG_SPACE(2) = 24) or `UDP_GRO` (CMSG_SPACE(4) = 24) control message.
 const CMSG_BUF_LEN: usize = 64;
+
+/// `UDP_SEGMENT` (linux/udp.h); not exported by libc for glibc targets.
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// `UDP_GRO` (linux/udp.h).
+const UDP_GRO: libc::c_int = 104;
+
+/// Most datagrams in one UDP GSO send: the kernel's `UDP_MAX_SEGMENTS` (64 since Linux 4.18;
+/// later kernels allow more, this is what all of them take).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+
+/// Most payload bytes in one UDP GSO send over IPv6: the 65,535-byte IPv6 payload limit less
+/// the 8-byte UDP header and the 40-byte IPv6 header the kernel counts against it
+/// (`__ip6_append_data` checks the cork length against `IPV6_MAXPLEN` less the header size).
+pub const GSO_MAX_BYTES: usize = 65_535 - 8 - 40;
 
 /// A control-message buffer aligned like `struct cmsghdr`.
 #[repr(C, align(8))]
@@ -50,6 +72,48 @@ pub struct RecvMeta {
     pub ifindex: u32,
     /// The datagram was longer than the buffer and was cut (`MSG_TRUNC`): drop it.
     pub truncated: bool,
+    /// UDP GRO: the buffer holds several datagrams of this many bytes, back to back, the last
+    /// possibly shorter (from the `UDP_GRO` control message; 0 when the kernel attached none,
+    /// i.e. the buffer holds one datagram). Cut it with [`RecvMeta::datagrams`].
+    pub segment_size: usize,
+}
+
+impl RecvMeta {
+    /// The datagrams in `buf[..self.len]`: one per `segment_size` bytes (the last may be
+    /// shorter) when the kernel coalesced several (UDP GRO), else the whole of it. A segment
+    /// size of 0 or one at least as long as the data means a single datagram; `len` past the
+    /// end of `buf` is cut to it. Never panics, whatever the kernel or the peer put there.
+    pub fn datagrams<'a>(&self, buf: &'a [u8]) -> Datagrams<'a> {
+        let data = &buf[..self.len.min(buf.len())];
+        let stride = if self.segment_size == 0 {
+            data.len()
+        } else {
+            self.segment_size
+        };
+        Datagrams { rest: data, stride }
+    }
+}
+
+/// Iterator over the datagrams of one received buffer, see [`RecvMeta::datagrams`].
+#[derive(Clone, Debug)]
+pub struct Datagrams<'a> {
+    rest: &'a [u8],
+    stride: usize,
+}
+
+impl<'a> Iterator for Datagrams<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // A stride of 0 only arises for an empty buffer (see `datagrams`), handled above.
+        let n = self.stride.clamp(1, self.rest.len());
+        let (d, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Some(d)
+    }
 }
 
 impl Default for RecvMeta {
@@ -60,6 +124,7 @@ impl Default for RecvMeta {
             dst: Ipv6Addr::UNSPECIFIED,
             ifindex: 0,
             truncated: false,
+            segment_size: 0,
         }
     }
 }
@@ -75,6 +140,48 @@ pub struct Transmit<'a> {
     /// Source address to put in `IPV6_PKTINFO`; `None` (or the unspecified address) lets the
     /// kernel choose.
     pub src: Option<Ipv6Addr>,
+    /// UDP GSO: `data` is several datagrams of this many bytes to the same destination, the
+    /// last possibly shorter (at most [`GSO_MAX_SEGMENTS`] and [`GSO_MAX_BYTES`] in all).
+    /// `None`: `data` is one datagram. Where the socket has no GSO the datagrams go out one by
+    /// one.
+    pub segment_size: Option<u16>,
+}
+
+impl Transmit<'_> {
+    /// Whether the kernel can take this as one UDP GSO send: a segment size, more than one
+    /// segment, within the kernel's limits.
+    pub(crate) fn is_gso(&self) -> bool {
+        self.segment_size.is_some_and(|s| {
+            let s = usize::from(s);
+            s > 0
+                && self.data.len() > s
+                && self.data.len() <= GSO_MAX_BYTES
+                && self.data.len().div_ceil(s) <= GSO_MAX_SEGMENTS
+        })
+    }
+
+    /// The size of each datagram: the segment size, or the whole of `data` without one (a
+    /// segment size of 0 means none).
+    pub(crate) fn stride(&self) -> usize {
+        match self.segment_size {
+            Some(s) if s > 0 => usize::from(s),
+            _ => self.data.len(),
+        }
+    }
+
+    /// Whether this is a single datagram (no segment size, or one at least as long as `data`).
+    pub(crate) fn is_single(&self) -> bool {
+        self.stride() >= self.data.len()
+    }
+
+    /// The datagrams of this transmit, one by one (a single one without a segment size).
+    pub(crate) fn segments(&self) -> impl Iterator<Item = Self> + '_ {
+        self.data.chunks(self.stride().max(1)).map(|d| Self {
+            data: d,
+            segment_size: None,
+            ..*self
+        })
+    }
 }
 
 fn sockaddr_from(addr: &SocketAddrV6) -> libc::sockaddr_in6 {
@@ -151,9 +258,38 @@ pub(crate) fn set_int_opt(
     cvt(ret).map(drop)
 }
 
+/// Runs the child `cmd` will start at the idle scheduling class (`SCHED_IDLE`, `man 7 sched`):
+/// a helper program of the daemon (nft) then takes no CPU time the daemon wants.
+#[allow(unsafe_code)]
+pub(crate) fn idle_priority(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // sched_setscheduler(2), which is async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            // Best effort: a kernel without SCHED_IDLE leaves the default class.
+            let _ = libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param);
+            Ok(())
+        });
+    }
+}
+
 /// Ask for `IPV6_PKTINFO` on every received datagram (RFC 3542 §6.1).
 pub(crate) fn set_recv_pktinfo(fd: RawFd) -> io::Result<()> {
     set_int_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+}
+
+/// Whether the kernel knows UDP GSO on this UDP socket: setting the socket's default segment
+/// size to 0 (none, the default) succeeds from Linux 4.18 on and fails with `ENOPROTOOPT`
+/// before.
+pub(crate) fn probe_udp_gso(fd: RawFd) -> io::Result<()> {
+    set_int_opt(fd, libc::SOL_UDP, UDP_SEGMENT, 0)
+}
+
+/// Let the kernel coalesce received datagrams (UDP GRO, Linux 5.0).
+pub(crate) fn set_udp_gro(fd: RawFd) -> io::Result<()> {
+    set_int_opt(fd, libc::SOL_UDP, UDP_GRO, 1)
 }
 
 /// Write the control messages of one outgoing datagram into `buf`; returns the length to put
@@ -210,14 +346,13 @@ fn build_cmsgs(
     used
 }
 
-/// `UDP_SEGMENT` (linux/udp.h); not exported by libc for glibc targets.
-const UDP_SEGMENT: libc::c_int = 103;
-
-/// Read `IPV6_PKTINFO` out of a received message's control data.
+/// Read `IPV6_PKTINFO` and `UDP_GRO` out of a received message's control data: (destination,
+/// interface index, GRO segment size or 0).
 #[allow(unsafe_code)]
-fn parse_pktinfo(msg: &libc::msghdr) -> (Ipv6Addr, u32) {
+fn parse_cmsgs(msg: &libc::msghdr) -> (Ipv6Addr, u32, usize) {
     let mut dst = Ipv6Addr::UNSPECIFIED;
     let mut ifindex = 0;
+    let mut segment = 0;
     // SAFETY: `msg` was filled by the kernel; msg_control/msg_controllen describe our live
     // CmsgBuf and the kernel never reports more than we gave it. CMSG_FIRSTHDR/NXTHDR stay
     // inside [msg_control, msg_control + msg_controllen) and return null at the end; the
@@ -235,21 +370,29 @@ fn parse_pktinfo(msg: &libc::msghdr) -> (Ipv6Addr, u32) {
                     ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in6_pktinfo>());
                 dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
                 ifindex = info.ipi6_ifindex;
+            } else if c.cmsg_level == libc::SOL_UDP
+                && c.cmsg_type == UDP_GRO
+                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
+            {
+                // The kernel puts the segment size as an int (udp_cmsg_recv).
+                let v: libc::c_int = ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                segment = usize::try_from(v).unwrap_or(0);
             }
             cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
     }
-    (dst, ifindex)
+    (dst, ifindex, segment)
 }
 
 fn meta_from(msg: &libc::msghdr, name: &libc::sockaddr_in6, len: usize) -> RecvMeta {
-    let (dst, ifindex) = parse_pktinfo(msg);
+    let (dst, ifindex, segment_size) = parse_cmsgs(msg);
     RecvMeta {
         len,
         from: sockaddr_to(name),
         dst,
         ifindex,
         truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        segment_size,
     }
 }
 
@@ -369,8 +512,10 @@ pub(crate) fn recv_many<B: AsMut<[u8]>>(
     Ok(got)
 }
 
-/// One `sendmmsg` over up to `MAX_BATCH` of `msgs`. Returns how many the kernel took (at least
-/// one, or an error for the first).
+/// One `sendmmsg` over up to `MAX_BATCH` of `msgs`, each with its `UDP_SEGMENT` if it has a
+/// segment size (the caller passes only valid GSO sends, [`Transmit::is_gso`], and only to UDP
+/// sockets that have GSO). Returns how many
+/// the kernel took (at least one, or an error for the first).
 #[allow(unsafe_code)]
 pub(crate) fn send_many(fd: RawFd, msgs: &[Transmit<'_>]) -> io::Result<usize> {
     let n = msgs.len().min(MAX_BATCH);
@@ -384,7 +529,12 @@ pub(crate) fn send_many(fd: RawFd, msgs: &[Transmit<'_>]) -> io::Result<usize> {
     let mut hdrs = [zeroed::<libc::mmsghdr>(); MAX_BATCH];
     for (i, t) in msgs[..n].iter().enumerate() {
         names[i] = sockaddr_from(&t.dst);
-        clens[i] = build_cmsgs(&mut cmsgs[i], t.src, src_ifindex(t.src, &t.dst), None);
+        clens[i] = build_cmsgs(
+            &mut cmsgs[i],
+            t.src,
+            src_ifindex(t.src, &t.dst),
+            t.segment_size,
+        );
         iovs[i] = libc::iovec {
             iov_base: t.data.as_ptr().cast_mut().cast(),
             iov_len: t.data.len(),
@@ -426,6 +576,81 @@ mod tests {
         assert!(n > 40);
         assert_eq!(build_cmsgs(&mut b, None, 0, None), 0);
         assert_eq!(build_cmsgs(&mut b, Some(Ipv6Addr::UNSPECIFIED), 0, None), 0);
+    }
+
+    fn meta(len: usize, segment_size: usize) -> RecvMeta {
+        RecvMeta {
+            len,
+            segment_size,
+            ..RecvMeta::default()
+        }
+    }
+
+    #[test]
+    fn gro_buffer_is_cut_into_datagrams() {
+        // 3 x 4 bytes and a shorter last one, as the kernel coalesces them.
+        let buf: Vec<u8> = (0..14).collect();
+        let d: Vec<&[u8]> = meta(14, 4).datagrams(&buf).collect();
+        assert_eq!(d, [&buf[0..4], &buf[4..8], &buf[8..12], &buf[12..14]]);
+        // Exact multiple: no empty tail.
+        assert_eq!(meta(12, 4).datagrams(&buf).count(), 3);
+        // No GRO control message: one datagram.
+        assert_eq!(meta(14, 0).datagrams(&buf).collect::<Vec<_>>(), [&buf[..]]);
+    }
+
+    #[test]
+    fn gro_buffer_with_hostile_sizes_does_not_panic() {
+        let buf = [7u8; 10];
+        // Segment size 0 (the kernel never sends it): the whole buffer as one datagram.
+        assert_eq!(meta(10, 0).datagrams(&buf).collect::<Vec<_>>(), [&buf[..]]);
+        // Segment size larger than the data: one datagram.
+        assert_eq!(
+            meta(10, 65_536).datagrams(&buf).collect::<Vec<_>>(),
+            [&buf[..]]
+        );
+        assert_eq!(meta(10, usize::MAX).datagrams(&buf).count(), 1);
+        // A length past the buffer is cut to it.
+        assert_eq!(
+            meta(99, 3).datagrams(&buf).map(<[u8]>::len).sum::<usize>(),
+            10
+        );
+        // Nothing received: nothing.
+        assert_eq!(meta(0, 3).datagrams(&buf).count(), 0);
+        assert_eq!(meta(0, 0).datagrams(&[]).count(), 0);
+    }
+
+    #[test]
+    fn gso_transmit_limits() {
+        let data = vec![0u8; GSO_MAX_BYTES + 1];
+        let dst = SocketAddrV6::new(Ipv6Addr::LOCALHOST, 4500, 0, 0);
+        let t = |len: usize, seg: Option<u16>| Transmit {
+            data: &data[..len],
+            dst,
+            src: None,
+            segment_size: seg,
+        };
+        assert!(t(3000, Some(1000)).is_gso());
+        assert!(t(2500, Some(1000)).is_gso(), "shorter last segment");
+        assert!(!t(1000, Some(1000)).is_gso(), "a single datagram");
+        assert!(!t(3000, None).is_gso());
+        assert!(!t(3000, Some(0)).is_gso());
+        assert!(t(64 * 100, Some(100)).is_gso());
+        assert!(!t(65 * 100, Some(100)).is_gso(), "more than 64 segments");
+        assert!(!t(GSO_MAX_BYTES + 1, Some(1500)).is_gso(), "over 64 KiB");
+        let segs: Vec<usize> = t(2500, Some(1000))
+            .segments()
+            .map(|s| s.data.len())
+            .collect();
+        assert_eq!(segs, [1000, 1000, 500]);
+        assert!(
+            t(2500, Some(1000))
+                .segments()
+                .all(|s| s.segment_size.is_none())
+        );
+        assert_eq!(t(2500, Some(0)).segments().count(), 1, "0: no segmentation");
+        assert!(t(2500, Some(0)).is_single() && t(1000, Some(1000)).is_single());
+        assert!(!t(1001, Some(1000)).is_single());
+        assert_eq!(t(0, Some(100)).segments().count(), 0);
     }
 
     #[test]

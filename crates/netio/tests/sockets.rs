@@ -116,6 +116,7 @@ fn ike_socket_batches_on_4500() {
                 data: p,
                 dst: dsts[i % 2],
                 src: Some(ip(B1)),
+                segment_size: None,
             })
             .collect();
         let sent = init.send_batch(&msgs).await.unwrap();
@@ -173,6 +174,122 @@ fn ike_socket_batches_on_4500() {
     });
 }
 
+/// UDP GSO on send and GRO on receive across the veth pair: runs of equal datagrams (with a
+/// shorter last one) leave in one message each and come back, cut apart, byte for byte and in
+/// order; a message the kernel could not take as one GSO send (too many segments) is cut into
+/// single datagrams before it is sent.
+#[test]
+fn udp_gso_send_gro_receive() {
+    let lab = VethPair::new("gro");
+    let (a, b) = (&lab.a, &lab.b);
+    a.run(|| async move {
+        let resp = IkeSocket::bind("[::]:4500".parse().unwrap()).unwrap();
+        resp.set_buffer_sizes(4 << 20, 0).unwrap();
+        assert!(resp.enable_gro(), "UDP GRO (Linux 5.0)");
+        b.enter().unwrap();
+        let init = IkeSocket::bind(sa(B1, 4500)).unwrap();
+        assert!(init.gso(), "UDP GSO (Linux 4.18)");
+
+        // Each datagram is distinct: run r, datagram i carries (r, i) and a pattern.
+        let datagram = |r: usize, i: usize, len: usize| -> Vec<u8> {
+            let mut d: Vec<u8> = (0..len).map(|k| (k * 31 + i * 7 + r) as u8).collect();
+            let tag = [0xe5, r as u8, i as u8, 1]; // SPI-like, never 0
+            let n = len.min(4);
+            d[..n].copy_from_slice(&tag[..n]);
+            d
+        };
+        // (segment size, full segments, last length): 40 x 1400 + 600 (about a TSO burst of
+        // ESP), 10 x 500 exactly, 3 x 1000 + 1 (a keepalive-sized tail), and 100 x 100: more
+        // than the kernel's 64 segments, which goes out one by one.
+        let runs = [(1400, 40, 600), (500, 10, 0), (1000, 3, 1), (100, 100, 0)];
+        let mut expected = Vec::new();
+        let mut blobs = Vec::new();
+        for (r, &(seg, full, last)) in runs.iter().enumerate() {
+            let mut blob = Vec::new();
+            for i in 0..full {
+                let d = datagram(r, i, seg);
+                blob.extend_from_slice(&d);
+                expected.push(d);
+            }
+            if last > 0 {
+                let d = datagram(r, full, last);
+                blob.extend_from_slice(&d);
+                expected.push(d);
+            }
+            blobs.push((blob, seg as u16));
+        }
+        let msgs: Vec<Transmit<'_>> = blobs
+            .iter()
+            .map(|(blob, seg)| Transmit {
+                data: blob,
+                dst: SocketAddrV6::new(ip(A1), 4500, 0, 0),
+                src: Some(ip(B1)),
+                segment_size: Some(*seg),
+            })
+            .collect();
+        assert!(blobs[0].0.len() <= netio::GSO_MAX_BYTES);
+        let sent = init.send_batch(&msgs).await.unwrap();
+        assert_eq!(sent, expected.len(), "datagrams sent");
+
+        // 64 KiB per buffer: the largest GRO buffer.
+        let mut bufs = vec![vec![0u8; 65536]; 8];
+        let mut metas = vec![RecvMeta::default(); 8];
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut coalesced = 0;
+        while got.len() < expected.len() {
+            let n = timeout(T, resp.recv_batch(&mut bufs, &mut metas))
+                .await
+                .expect("datagrams missing")
+                .unwrap();
+            for (buf, m) in bufs.iter().zip(&metas).take(n) {
+                assert!(!m.truncated);
+                assert_eq!(*m.from.ip(), ip(B1));
+                assert_eq!(m.dst, ip(A1));
+                if m.segment_size > 0 && m.len > m.segment_size {
+                    coalesced += 1;
+                }
+                got.extend(m.datagrams(buf).map(<[u8]>::to_vec));
+            }
+        }
+        assert_eq!(got.len(), expected.len());
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!(
+                g == e,
+                "datagram {i}: {} bytes, expected {}",
+                g.len(),
+                e.len()
+            );
+        }
+        assert!(coalesced > 0, "no receive carried several datagrams (GRO)");
+        eprintln!(
+            "{} datagrams in {coalesced} GRO buffers and singles",
+            got.len()
+        );
+
+        // A GSO message through send_segmented too, with the shorter last one.
+        let blob: Vec<u8> = (0..2000u32).map(|i| (i / 700) as u8 + 1).collect();
+        let n = init
+            .send_segmented(&blob, 700, sa(B1, 0), sa(A1, 4500))
+            .await
+            .unwrap();
+        assert_eq!(n, 2000);
+        let mut lens = Vec::new();
+        while lens.len() < 3 {
+            let n = timeout(T, resp.recv_batch(&mut bufs, &mut metas))
+                .await
+                .unwrap()
+                .unwrap();
+            for (buf, m) in bufs.iter().zip(&metas).take(n) {
+                for d in m.datagrams(buf) {
+                    assert!(d.iter().all(|&x| x == d[0]));
+                    lens.push(d.len());
+                }
+            }
+        }
+        assert_eq!(lens, [700, 700, 600]);
+    });
+}
+
 #[test]
 fn raw_esp_between_namespaces() {
     let lab = VethPair::new("esp");
@@ -225,6 +342,7 @@ fn raw_esp_between_namespaces() {
                 data: p,
                 dst: SocketAddrV6::new(ip(A1), 0, 0, 0),
                 src: Some(ip(B1)),
+                segment_size: None,
             })
             .collect();
         assert_eq!(tx.send_batch(&msgs).await.unwrap(), N);

@@ -53,7 +53,8 @@ pub struct CharonOptions {
 
 impl CharonOptions {
     /// An instance named `name` (unique within the lab: it names the instance directory
-    /// `charon-<name>/` and the log files) with the given `swanctl.conf` text.
+    /// `charon-<name>/` and the log files) with the given `swanctl.conf` text, usually a
+    /// [`Swanctl`](crate::swanctl::Swanctl).
     ///
     /// Default log levels: `default = 1`, `ike = 2`, `cfg = 2`, `net = 2`, `knl = 2`,
     /// `enc = 1`.

@@ -86,10 +86,10 @@
 //! [`Charon::start`] writes a `strongswan.conf` (`load_modular = no`, the plugin list of
 //! [`DEFAULT_PLUGINS`] with `kernel-libipsec` before `kernel-netlink` because the kernel has no
 //! ESP, a file log at configurable levels, a vici socket in the instance directory) and the
-//! `swanctl.conf` the test gives, starts charon in a namespace with a private `/run`, waits for
-//! its vici socket and loads the configuration. [`Charon::initiate`], [`Charon::list_sas`]
-//! (parsed into [`SaInfo`] / [`ChildSaInfo`]), [`Charon::terminate`] and [`Charon::log`] drive
-//! and inspect it.
+//! `swanctl.conf` the test gives (built with [`swanctl::Swanctl`]), starts charon in a namespace
+//! with a private `/run`, waits for its vici socket and loads the configuration.
+//! [`Charon::initiate`], [`Charon::list_sas`] (parsed into [`SaInfo`] / [`ChildSaInfo`]),
+//! [`Charon::terminate`] and [`Charon::log`] drive and inspect it.
 //!
 //! kernel-libipsec makes charon behave as if behind a NAT: it floats IKE to UDP 4500 from Main
 //! Mode message 5 on, proposes encapsulation mode UDP-Encapsulated-Tunnel (3, RFC 3947) and sends
@@ -99,41 +99,26 @@
 //! ```no_run
 //! # fn main() -> std::io::Result<()> {
 //! use testlab::{Charon, CharonOptions, Lab, Node};
-//! // swanctl.conf takes one `key = value` per line. The full HA/MN pair (PSK, IPv6 Mode Config
-//! // pool, tunnel to the home prefix) is in tests/tests/lab_charon.rs.
-//! let ha_conf = "connections {
-//!   mip6-psk {
-//!     version = 1
-//!     proposals = aes128-sha256-modp2048
-//!     local_addrs = 2001:db8:ff::1
-//!     pools = v6pool
-//!     local {
-//!       auth = psk
-//!       id = ha.example.com
-//!     }
-//!     remote {
-//!       auth = psk
-//!     }
-//!     children {
-//!       home {
-//!         local_ts = 2001:db8:1::/64
-//!         esp_proposals = aes128-sha256-modp2048
-//!       }
-//!     }
-//!   }
-//! }
-//! pools {
-//!   v6pool {
-//!     addrs = 2001:db8:1::1000/120
-//!   }
-//! }
-//! secrets {
-//!   ike-psk {
-//!     secret = \"0123456789abcdef\"
-//!   }
-//! }
-//! ";
-//! # let mn_conf = ha_conf;
+//! use testlab::swanctl::{Auth, Child, Connection, Pool, Secret, Swanctl};
+//! // The full HA/MN pair (PSK, IPv6 Mode Config pool, tunnel to the home prefix) is in
+//! // tests/tests/lab_charon.rs.
+//! let ha_conf = Swanctl::new()
+//!     .connection(
+//!         Connection::ikev1("mip6-psk")
+//!             .proposals("aes128-sha256-modp2048")
+//!             .local_addrs("2001:db8:ff::1")
+//!             .pools("v6pool")
+//!             .local(Auth::psk().id("ha.example.com"))
+//!             .remote(Auth::psk())
+//!             .child(
+//!                 Child::new("home")
+//!                     .local_ts("2001:db8:1::/64")
+//!                     .esp_proposals("aes128-sha256-modp2048"),
+//!             ),
+//!     )
+//!     .pool(Pool::new("v6pool", "2001:db8:1::1000/120"))
+//!     .secret(Secret::ike_psk("0123456789abcdef"));
+//! # let mn_conf = ha_conf.clone();
 //! let lab = Lab::new("charon_example")?;
 //! let ha = Charon::start(&lab, Node::Ha, CharonOptions::new("ha", ha_conf).log_level("ike", 4))?;
 //! let mn = Charon::start(&lab, Node::Mn, CharonOptions::new("mn", mn_conf))?;
@@ -190,6 +175,7 @@ mod kea_ddns;
 mod lab;
 mod proc;
 mod sa;
+pub mod swanctl;
 mod util;
 
 pub use bind::{Bind, BindOptions, DIG_BIN, DNS_PORT, NAMED_BIN, NSUPDATE_BIN};

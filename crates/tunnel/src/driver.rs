@@ -4,6 +4,10 @@
 //! the engines produced, fire the timer, forward the events.
 //!
 //! On UDP 4500 IKE and ESP share the port (RFC 3948 §2.2): the non-ESP marker tells them apart.
+//! ESP in UDP (RFC 3948 §2.1) leaves with UDP GSO where the kernel has it (a run of sealed
+//! packets of one size to one peer in one system call) and arrives with UDP GRO (a run of the
+//! peer's datagrams in one buffer, cut apart here; each datagram, IKE, keepalive or ESP, is then
+//! handled exactly as if it had come alone).
 //! Child SAs the IKE engine reports are installed in the ESP data plane here (one SA per
 //! direction and an outbound policy), and removed when the engine reports them deleted; the
 //! events are then handed to the daemon, which owns addresses, routes and the bootstrap logic.
@@ -282,6 +286,28 @@ struct Installed {
     order: u64,
 }
 
+/// The task's receive buffers, allocated once: recvmmsg on the ESP sockets, TUN frames split
+/// into packets.
+struct Buffers {
+    b500: Vec<u8>,
+    bcap: Vec<u8>,
+    b4500: Vec<Vec<u8>>,
+    braw: Vec<Vec<u8>>,
+    btun: TunRecvBatch,
+}
+
+impl Buffers {
+    fn new(tun_mtu: u16) -> Self {
+        Self {
+            b500: vec![0u8; 65536],
+            bcap: vec![0u8; 65536],
+            b4500: (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
+            braw: (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect(),
+            btun: TunRecvBatch::new(TUN_BATCH, usize::from(tun_mtu), 0),
+        }
+    }
+}
+
 struct Task {
     engine: Engine,
     esp: Esp,
@@ -302,12 +328,16 @@ struct Task {
     /// Frames from the TUN device that could not be split (bad virtio or packet headers).
     tun_frame_drops: u64,
     installed: HashMap<(IkeSaId, u32), Installed>,
+    /// The IKE SA of each installed pair, by our SPI (unique in the engine).
+    ike_sa_by_spi: HashMap<u32, IkeSaId>,
     installs: u64,
     events: mpsc::UnboundedSender<Event>,
     local: mpsc::Sender<LocalDatagram>,
     payloads: mpsc::Sender<LocalPayload>,
     local_counters: LocalCounters,
     out: Vec<u8>,
+    /// Receive buffer of [`Task::drain_ike`].
+    ike_scratch: Vec<u8>,
     scratch: Vec<u8>,
 }
 
@@ -344,17 +374,25 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         ),
         None => None,
     };
+    // Bursts (a home agent answering many nodes at once) must not overflow the queues while
+    // the task is busy; the IKE socket too: a lost Main Mode message costs the node a
+    // retransmission, a second or more.
     for (what, r) in [
         (
             "raw ESP",
             raw.set_buffer_sizes(SOCKET_BUFFER, SOCKET_BUFFER),
         ),
         ("NAT-T", natt.set_buffer_sizes(SOCKET_BUFFER, SOCKET_BUFFER)),
+        ("IKE", ike.set_buffer_sizes(SOCKET_BUFFER, SOCKET_BUFFER)),
     ] {
         if let Err(e) = r {
             debug!(socket = what, error = %e, "could not enlarge the socket buffers");
         }
     }
+    // ESP in UDP arrives coalesced where the kernel can (UDP GRO; the receive buffers are
+    // MAX_DATAGRAM bytes, the largest GRO buffer); IKE on 4500 is cut out of it per datagram.
+    let gro = natt.enable_gro();
+    debug!(gso = natt.gso(), gro, "NAT-T socket offload");
     // Offload (TSO/GSO frames from the kernel, GRO frames to it) where the kernel has it.
     let offload = TunConfig {
         offload: true,
@@ -392,15 +430,20 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         tun_frame_drops: 0,
         tun,
         installed: HashMap::new(),
+        ike_sa_by_spi: HashMap::new(),
         installs: 0,
         events: ev_tx,
         local: local_tx,
         payloads: payload_tx,
         local_counters: LocalCounters::default(),
         out: Vec::with_capacity(2048),
+        ike_scratch: vec![0u8; MAX_DATAGRAM],
         scratch: Vec::with_capacity(2048),
     };
-    tokio::spawn(task.run(rx));
+    // Allocated (and written) here, not at the task's first run: several MiB that would
+    // otherwise delay the first IKE message the daemon asks for.
+    let buffers = Buffers::new(task.cfg.tun_mtu);
+    tokio::spawn(task.run(rx, buffers));
     Ok(Tunnel {
         handle: Handle { tx },
         events: ev_rx,
@@ -411,15 +454,16 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut b500 = vec![0u8; 65536];
-        let mut bcap = vec![0u8; 65536];
-        // Batches, allocated once: recvmmsg on the ESP sockets, TUN frames split into packets.
-        let mut b4500: Vec<Vec<u8>> = (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
-        let mut braw: Vec<Vec<u8>> = (0..MAX_BATCH).map(|_| vec![0u8; MAX_DATAGRAM]).collect();
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, buffers: Buffers) {
+        let Buffers {
+            mut b500,
+            mut bcap,
+            mut b4500,
+            mut braw,
+            mut btun,
+        } = buffers;
         let mut m4500 = [RecvMeta::default(); MAX_BATCH];
         let mut mraw = [RecvMeta::default(); MAX_BATCH];
-        let mut btun = TunRecvBatch::new(TUN_BATCH, usize::from(self.cfg.tun_mtu), 0);
         let mut shutting_down: Option<(oneshot::Sender<()>, Instant)> = None;
         loop {
             self.flush().await;
@@ -461,7 +505,11 @@ impl Task {
                                 continue;
                             }
                             let local = SocketAddr::V6(local_of(m, port));
-                            self.on_natt(SocketAddr::V6(m.from), local, &b[..m.len]).await;
+                            // UDP GRO: several datagrams of the peer in one buffer, each
+                            // handled as if it had come alone.
+                            for d in m.datagrams(b) {
+                                self.on_natt(SocketAddr::V6(m.from), local, d).await;
+                            }
                         }
                         self.flush_tun().await;
                     }
@@ -571,6 +619,9 @@ impl Task {
     /// Decapsulates ESP (`data` from the SPI on) and hands the result on.
     async fn open_esp(&mut self, addrs: Addrs, data: &[u8]) {
         let spi = esp::wire::spi(data).unwrap_or(0);
+        if self.esp.sad().lookup_inbound(spi).is_none() {
+            self.drain_ike().await;
+        }
         let mut out = std::mem::take(&mut self.out);
         let action = self
             .esp
@@ -581,6 +632,39 @@ impl Task {
             self.deliver(spi, action).await;
         }
         self.out = out;
+    }
+
+    /// Handles the IKE datagrams already queued, and the engine's events (SA installs),
+    /// before an ESP packet whose SPI is unknown. The peer sends a Quick Mode's last message
+    /// and the first packet on the new SA back to back, the one to UDP 500 (or earlier in a
+    /// UDP 4500 batch), the other to the ESP socket: read first, the packet would find no SA
+    /// and be dropped, and the node would wait for its retransmission (a second or more).
+    /// Bounded: a flood of IKE cannot hold the ESP back.
+    async fn drain_ike(&mut self) {
+        let mut buf = std::mem::take(&mut self.ike_scratch);
+        let mut meta = [RecvMeta::default()];
+        let port = self.ike.local_addr().port();
+        for _ in 0..MAX_BATCH {
+            match self
+                .ike
+                .try_recv_batch(std::slice::from_mut(&mut buf), &mut meta)
+            {
+                Ok(1) if !meta[0].truncated => {
+                    let m = &meta[0];
+                    let local = SocketAddr::V6(local_of(m, port));
+                    self.engine.handle_datagram(
+                        Instant::now(),
+                        local,
+                        SocketAddr::V6(m.from),
+                        &buf[..m.len],
+                    );
+                }
+                Ok(1) => {}
+                _ => break,
+            }
+        }
+        self.ike_scratch = buf;
+        self.flush().await;
     }
 
     /// A packet the kernel drops, read before it does: transport-mode ESP behind a Home
@@ -616,13 +700,22 @@ impl Task {
             .await;
     }
 
-    /// The IKE SA of the installed pair with our SPI `spi` (only for the daemon's own
-    /// packets, not the per-packet path).
+    /// The IKE SA of the installed pair with our SPI `spi`.
     fn ike_sa_of(&self, spi: u32) -> Option<IkeSaId> {
-        self.installed
-            .keys()
-            .find(|(_, s)| *s == spi)
-            .map(|(sa, _)| *sa)
+        self.ike_sa_by_spi.get(&spi).copied()
+    }
+
+    fn put_installed(&mut self, key: (IkeSaId, u32), pair: Installed) {
+        self.ike_sa_by_spi.insert(key.1, key.0);
+        self.installed.insert(key, pair);
+    }
+
+    fn take_installed(&mut self, key: &(IkeSaId, u32)) -> Option<Installed> {
+        let pair = self.installed.remove(key)?;
+        if self.ike_sa_by_spi.get(&key.1) == Some(&key.0) {
+            self.ike_sa_by_spi.remove(&key.1);
+        }
+        Some(pair)
     }
 
     fn deliver_payload(&mut self, spi: u32, addrs: Addrs, next_header: u8, payload: &[u8]) {
@@ -686,14 +779,19 @@ impl Task {
     }
 
     /// Seals a batch of packets read from the TUN device and sends the ESP packets with one
-    /// `sendmmsg` per socket (up to [`MAX_BATCH`] each).
+    /// `sendmmsg` per socket (up to [`MAX_BATCH`] messages each). ESP in UDP (RFC 3948 §2.1)
+    /// goes out with UDP GSO where the NAT-T socket has it: consecutive packets of the batch to
+    /// the same peer with the same size (the segments of one TSO super-packet, sealed back to
+    /// back) become one message of several datagrams, the last of which may be shorter.
     async fn outbound_batch(&mut self, batch: &TunRecvBatch) {
         let now = Instant::now();
         self.esp
             .encapsulate_batch(now, batch.iter(), &mut self.sealed, &mut self.items);
+        let gso = self.natt.gso();
         let mut raw: [netio::Transmit<'_>; MAX_BATCH] = [EMPTY_TRANSMIT; MAX_BATCH];
         let mut udp: [netio::Transmit<'_>; MAX_BATCH] = [EMPTY_TRANSMIT; MAX_BATCH];
         let (mut nraw, mut nudp) = (0, 0);
+        let mut run: Option<GsoRun> = None;
         for (i, item) in self.items.iter().enumerate() {
             let BatchItem::Sealed {
                 spi,
@@ -730,26 +828,50 @@ impl Task {
                 .await;
                 continue;
             }
-            let t = netio::Transmit {
-                data: &self.sealed[data.clone()],
-                dst: SocketAddrV6::new(d, if *is_udp { dst.port() } else { 0 }, 0, 0),
-                src: Some(s),
-            };
-            if *is_udp {
-                udp[nudp] = t;
-                nudp += 1;
-                if nudp == MAX_BATCH {
-                    send_all(&self.natt, &udp[..nudp], true).await;
-                    nudp = 0;
-                }
-            } else {
-                raw[nraw] = t;
+            let dst6 = SocketAddrV6::new(d, if *is_udp { dst.port() } else { 0 }, 0, 0);
+            if !*is_udp {
+                raw[nraw] = netio::Transmit {
+                    data: &self.sealed[data.clone()],
+                    dst: dst6,
+                    src: Some(s),
+                    segment_size: None,
+                };
                 nraw += 1;
                 if nraw == MAX_BATCH {
                     send_all(&self.raw, &raw[..nraw], false).await;
                     nraw = 0;
                 }
+                continue;
             }
+            if gso && let Some(r) = run.as_mut() {
+                match r.extend(s, dst6, data) {
+                    Extend::Taken => continue,
+                    Extend::TakenLast => {
+                        udp[nudp] = r.transmit(&self.sealed);
+                        nudp += 1;
+                        run = None;
+                    }
+                    Extend::No => {
+                        udp[nudp] = r.transmit(&self.sealed);
+                        nudp += 1;
+                        run = Some(GsoRun::new(s, dst6, data));
+                    }
+                }
+            } else {
+                run = Some(GsoRun::new(s, dst6, data));
+            }
+            if !gso && let Some(r) = run.take() {
+                udp[nudp] = r.transmit(&self.sealed);
+                nudp += 1;
+            }
+            if nudp == MAX_BATCH {
+                send_all(&self.natt, &udp[..nudp], true).await;
+                nudp = 0;
+            }
+        }
+        if let Some(r) = run {
+            udp[nudp] = r.transmit(&self.sealed);
+            nudp += 1;
         }
         if nraw > 0 {
             send_all(&self.raw, &raw[..nraw], false).await;
@@ -869,9 +991,9 @@ impl Task {
                 Event::ChildSaDeleted { sa, spi_in, .. } => self.uninstall(*sa, *spi_in),
                 Event::IkeSaReplaced { old, new, children } => {
                     for spi in children {
-                        if let Some(mut i) = self.installed.remove(&(*old, *spi)) {
+                        if let Some(mut i) = self.take_installed(&(*old, *spi)) {
                             i.child.ike_sa = *new;
-                            self.installed.insert((*new, *spi), i);
+                            self.put_installed((*new, *spi), i);
                         }
                     }
                 }
@@ -927,10 +1049,18 @@ impl Task {
         info!(spi_in = format_args!("{:08x}", c.spi_in), spi_out = format_args!("{:08x}", c.spi_out), mode = %c.mode, "SA pair installed in the data plane");
         // A rekeyed pair replaces the old one for the same selectors: newest first.
         self.installs += 1;
-        self.installed.insert(
+        // The keys live in the SAD only: the record (and every snapshot of it) goes without.
+        let mut child = c.clone();
+        for k in [&mut child.keys_in, &mut child.keys_out] {
+            *k = ikev1::EspKeys {
+                encr: Vec::new().into(),
+                integ: Vec::new().into(),
+            };
+        }
+        self.put_installed(
             (c.ike_sa, c.spi_in),
             Installed {
-                child: c.clone(),
+                child,
                 inbound,
                 outbound,
                 order: self.installs,
@@ -939,13 +1069,8 @@ impl Task {
     }
 
     fn uninstall(&mut self, sa: IkeSaId, spi_in: u32) {
-        let key = self
-            .installed
-            .keys()
-            .find(|(_, s)| *s == spi_in)
-            .copied()
-            .unwrap_or((sa, spi_in));
-        if let Some(i) = self.installed.remove(&key) {
+        let key = (self.ike_sa_of(spi_in).unwrap_or(sa), spi_in);
+        if let Some(i) = self.take_installed(&key) {
             self.esp.spd_mut().remove_for_sa(i.outbound);
             self.esp.remove_sa(i.outbound);
             self.esp.remove_sa(i.inbound);
@@ -1013,7 +1138,85 @@ const EMPTY_TRANSMIT: netio::Transmit<'static> = netio::Transmit {
     data: &[],
     dst: SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0),
     src: None,
+    segment_size: None,
 };
+
+/// Consecutive ESP-in-UDP packets of one outbound batch that can leave as one UDP GSO send:
+/// same source and destination, back to back in the sealed buffer, all of one size but the
+/// last, which may be shorter (`man 7 udp`, `UDP_SEGMENT`), within the kernel's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct GsoRun {
+    src: Ipv6Addr,
+    dst: SocketAddrV6,
+    /// Where the run is in the sealed buffer.
+    start: usize,
+    end: usize,
+    /// The size of every datagram but the last.
+    segment: usize,
+    count: usize,
+}
+
+/// Whether a packet joined a [`GsoRun`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Extend {
+    /// Joined; more may follow.
+    Taken,
+    /// Joined as the shorter last datagram, or as the last the kernel takes: send the run.
+    TakenLast,
+    /// Did not join: send the run and start a new one with this packet.
+    No,
+}
+
+impl GsoRun {
+    fn new(src: Ipv6Addr, dst: SocketAddrV6, data: &std::ops::Range<usize>) -> Self {
+        Self {
+            src,
+            dst,
+            start: data.start,
+            end: data.end,
+            segment: data.len(),
+            count: 1,
+        }
+    }
+
+    fn extend(
+        &mut self,
+        src: Ipv6Addr,
+        dst: SocketAddrV6,
+        data: &std::ops::Range<usize>,
+    ) -> Extend {
+        let len = data.len();
+        let fits = src == self.src
+            && dst == self.dst
+            && data.start == self.end
+            && len > 0
+            && len <= self.segment
+            && u16::try_from(self.segment).is_ok()
+            && self.count < netio::GSO_MAX_SEGMENTS
+            && self.end - self.start + len <= netio::GSO_MAX_BYTES;
+        if !fits {
+            return Extend::No;
+        }
+        self.end = data.end;
+        self.count += 1;
+        if len < self.segment || self.count == netio::GSO_MAX_SEGMENTS {
+            Extend::TakenLast
+        } else {
+            Extend::Taken
+        }
+    }
+
+    fn transmit(self, sealed: &[u8]) -> netio::Transmit<'_> {
+        netio::Transmit {
+            data: &sealed[self.start..self.end],
+            dst: self.dst,
+            src: Some(self.src),
+            segment_size: (self.count > 1)
+                .then(|| u16::try_from(self.segment).ok())
+                .flatten(),
+        }
+    }
+}
 
 /// Something that sends a batch of datagrams (the raw ESP socket, the NAT-T socket).
 trait SendBatch {

@@ -328,6 +328,35 @@ pub fn exchange_count(_e: &Engine) -> usize {
     0
 }
 
+/// The engine's deadline index answers what a scan of every SA answers.
+#[cfg(fuzzing)]
+pub fn check_deadline_index(e: &Engine) {
+    assert_eq!(
+        e.poll_timeout(),
+        e.fuzz_deadline_scan(),
+        "poll_timeout differs from the scan of every SA"
+    );
+}
+
+#[cfg(not(fuzzing))]
+pub fn check_deadline_index(_e: &Engine) {}
+
+/// Runs the engine's timers at `now` when due; afterwards no deadline is left at or before
+/// `now` (a deadline in the past would make the driver spin).
+pub fn run_timers(e: &mut Engine, now: Instant) {
+    check_deadline_index(e);
+    if e.poll_timeout().is_some_and(|t| t <= now) {
+        e.handle_timeout(now);
+        check_deadline_index(e);
+        if let Some(t) = e.poll_timeout() {
+            assert!(
+                t > now,
+                "poll_timeout {t:?} not after handle_timeout({now:?})"
+            );
+        }
+    }
+}
+
 /// The engine keeps at most `MAX_EXCHANGES` (64, `crates/ikev1/src/phase2.rs`) exchanges per
 /// IKE SA, "so that a peer cannot make us hold unbounded state"; allow a few of our own requests
 /// (Quick Mode, Mode Config, DPD) on top.
@@ -473,9 +502,7 @@ impl Responder {
     }
 
     fn timers(&mut self) {
-        if self.engine.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.engine.handle_timeout(self.now);
-        }
+        run_timers(&mut self.engine, self.now);
     }
 
     /// Feeds one record; returns what the engine sent in answer (already checked).
@@ -534,7 +561,7 @@ impl Responder {
             match self.engine.poll_timeout() {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
-                    self.engine.handle_timeout(self.now);
+                    run_timers(&mut self.engine, self.now);
                     let mut sink = Vec::new();
                     self.after_call(&mut sink);
                 }
@@ -823,12 +850,8 @@ impl Pair {
     }
 
     fn timers(&mut self) {
-        if self.mn.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.mn.handle_timeout(self.now);
-        }
-        if self.ha.poll_timeout().is_some_and(|t| t <= self.now) {
-            self.ha.handle_timeout(self.now);
-        }
+        run_timers(&mut self.mn, self.now);
+        run_timers(&mut self.ha, self.now);
         self.after_call();
     }
 

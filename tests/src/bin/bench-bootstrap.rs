@@ -5,8 +5,9 @@
 //! * `mip6-mn` against `mip6-ha` with Kea on the home link, the DHCPv6 path (`address_source
 //!   = "dhcpv6"`: phase 1, initial tunnel, DHCPv6 through the relay, the RFC 3776 SAs) and the
 //!   Mode Config path (`"modecfg"`: phase 1, Mode Config leased from Kea on the node's behalf,
-//!   the RFC 3776 SAs). Measured: the node's own `timings_ms.total` (first phase-1 message to
-//!   ready) and the wall time from starting the process to `status` saying ready.
+//!   the RFC 3776 SAs). Measured: the node's own `timings_us.total` (first phase-1 message to
+//!   ready) with its steps, and the wall time from starting the process to `status` saying
+//!   ready.
 //! * charon against charon (kernel-libipsec), IKEv1 PSK + Mode Config (`vips = ::`, the
 //!   address from charon's pool) + one tunnel-mode child: the wall time of
 //!   `swanctl --initiate` (it returns once the IKE SA, the virtual IP and the child SA are in
@@ -26,22 +27,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use interop_tests::bench::{machine, sibling_bin};
 use serde_json::Value;
+use testlab::swanctl::{Auth, Child, Connection, Pool, Secret, Swanctl};
 use testlab::{
     Charon, CharonOptions, HA_HOME, HA_INET, Kea, KeaOptions, Lab, MN_COA, Node, Proc, Spawn,
 };
 
 const PSK: &str = "bench-bootstrap-psk-0123456789";
-
-fn bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("exe");
-    let p = exe.parent().expect("dir").join(name);
-    if !p.is_file() {
-        eprintln!("{} is missing: build the workspace first", p.display());
-        std::process::exit(1);
-    }
-    p.display().to_string()
-}
 
 fn status(b: &str, conf: &Path) -> Option<Value> {
     let o = Command::new(b)
@@ -104,8 +97,14 @@ esp_proposals = ["aes128gcm16"]
     p
 }
 
-/// One `mip6-mn` bootstrap: (its own total, wall time from spawn to ready), in ms.
-fn mip6_run(lab: &Lab, mn_bin: &str, conf: &Path) -> Option<(f64, f64)> {
+/// The bootstrap steps of `timings_us`, in the order they run.
+const STEPS: [&str; 4] = ["phase1", "initial_tunnel", "address", "rfc3776_sas"];
+
+/// One `mip6-mn` bootstrap: its own total, the wall time from spawn to ready, and the steps
+/// of [`STEPS`] (absent: the path has no such step), in ms.
+type Run = (f64, f64, Vec<Option<f64>>);
+
+fn mip6_run(lab: &Lab, mn_bin: &str, conf: &Path) -> Option<Run> {
     let t0 = Instant::now();
     let mut p: Proc = lab
         .spawn(
@@ -123,8 +122,10 @@ fn mip6_run(lab: &Lab, mn_bin: &str, conf: &Path) -> Option<(f64, f64)> {
             && v["state"] == "ready"
         {
             let wall = t0.elapsed().as_secs_f64() * 1e3;
-            let total = v["timings_ms"]["total"].as_f64()?;
-            break Some((total, wall));
+            let us = &v["timings_us"];
+            let ms = |k: &str| us[k].as_f64().map(|t| t / 1e3);
+            let total = ms("total")?;
+            break Some((total, wall, STEPS.iter().map(|k| ms(k)).collect()));
         }
         if Instant::now() > deadline {
             eprintln!("mip6-mn not ready:\n{}", p.log());
@@ -136,76 +137,42 @@ fn mip6_run(lab: &Lab, mn_bin: &str, conf: &Path) -> Option<(f64, f64)> {
     result
 }
 
-fn charon_conf_ha() -> String {
-    format!(
-        r#"connections {{
-  bench {{
-    version = 1
-    proposals = aes128-sha256-ecp256
-    local_addrs = {HA_INET}
-    pools = v6pool
-    local {{
-      auth = psk
-      id = ha.example.com
-    }}
-    remote {{
-      auth = psk
-      id = mn1@example.com
-    }}
-    children {{
-      home {{
-        local_ts = ::/0
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-pools {{
-  v6pool {{
-    addrs = 2001:db8:1::1000/120
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK}"
-  }}
-}}
-"#
-    )
+fn charon_conf_ha() -> Swanctl {
+    Swanctl::new()
+        .connection(
+            Connection::ikev1("bench")
+                .proposals("aes128-sha256-ecp256")
+                .local_addrs(HA_INET)
+                .pools("v6pool")
+                .local(Auth::psk().id("ha.example.com"))
+                .remote(Auth::psk().id("mn1@example.com"))
+                .child(
+                    Child::new("home")
+                        .local_ts("::/0")
+                        .esp_proposals("aes128gcm16"),
+                ),
+        )
+        .pool(Pool::new("v6pool", "2001:db8:1::1000/120"))
+        .secret(Secret::ike_psk(PSK))
 }
 
-fn charon_conf_mn() -> String {
-    format!(
-        r#"connections {{
-  bench {{
-    version = 1
-    proposals = aes128-sha256-ecp256
-    local_addrs = {MN_COA}
-    remote_addrs = {HA_INET}
-    vips = ::
-    local {{
-      auth = psk
-      id = mn1@example.com
-    }}
-    remote {{
-      auth = psk
-      id = ha.example.com
-    }}
-    children {{
-      home {{
-        remote_ts = 2001:db8:1::/64
-        esp_proposals = aes128gcm16
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-psk {{
-    secret = "{PSK}"
-  }}
-}}
-"#
-    )
+fn charon_conf_mn() -> Swanctl {
+    Swanctl::new()
+        .connection(
+            Connection::ikev1("bench")
+                .proposals("aes128-sha256-ecp256")
+                .local_addrs(MN_COA)
+                .remote_addrs(HA_INET)
+                .vips("::")
+                .local(Auth::psk().id("mn1@example.com"))
+                .remote(Auth::psk().id("ha.example.com"))
+                .child(
+                    Child::new("home")
+                        .remote_ts("2001:db8:1::/64")
+                        .esp_proposals("aes128gcm16"),
+                ),
+        )
+        .secret(Secret::ike_psk(PSK))
 }
 
 /// Median, p95, min and max of `v` (sorted in place).
@@ -225,7 +192,7 @@ fn main() {
         .next()
         .unwrap_or_else(|| "bench-bootstrap.txt".to_owned())
         .into();
-    let (ha_bin, mn_bin) = (bin("mip6-ha"), bin("mip6-mn"));
+    let (ha_bin, mn_bin) = (sibling_bin("mip6-ha"), sibling_bin("mip6-mn"));
     let lab = Lab::new("bench_bootstrap").expect("the namespace lab (needs root)");
     let d = lab.dir();
     let _kea = Kea::start(&lab, KeaOptions::new().rapid_commit(true)).expect("Kea");
@@ -253,17 +220,26 @@ fn main() {
     for source in ["dhcpv6", "modecfg"] {
         let conf = write_mn(d, source);
         let (mut total, mut wall) = (Vec::new(), Vec::new());
+        let mut steps: Vec<Vec<f64>> = vec![Vec::new(); STEPS.len()];
         for i in 0..runs {
             match mip6_run(&lab, &mn_bin, &conf) {
-                Some((t, w)) => {
+                Some((t, w, st)) => {
                     total.push(t);
                     wall.push(w);
+                    for (acc, v) in steps.iter_mut().zip(st) {
+                        acc.extend(v);
+                    }
                 }
                 None => eprintln!("{source} run {i} failed"),
             }
         }
         samples.push((format!("mip6-mn {source}: node's total"), total));
         samples.push((format!("mip6-mn {source}: spawn to ready"), wall));
+        for (name, v) in STEPS.iter().zip(steps) {
+            if !v.is_empty() {
+                samples.push((format!("  {source} step {name}"), v));
+            }
+        }
     }
     let _ = ha.stop();
 
@@ -319,17 +295,11 @@ fn main() {
         }
     }
     print!("{table}");
-    let cpus = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
+    let m = machine();
     let text = format!(
-        "{table}\nmachine: {} cores, {cpus}\nraw samples (ms):\n{raw}",
-        std::thread::available_parallelism().map_or(0, usize::from)
+        "{table}\nmachine: {} cores, {}\nraw samples (ms):\n{raw}",
+        m["cores"],
+        m["cpu"].as_str().unwrap_or("")
     );
     if let Err(e) = std::fs::write(&out, text) {
         eprintln!("writing {}: {e}", out.display());

@@ -43,24 +43,21 @@ use std::io::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use esp::{Esp, EspAction, PacketInfo, SaHandle, Selector};
 use ikev1::crypto::{Rng as _, SystemRng};
 use ikev1::{ChildSa, Engine, Event, Identity, IkeSaId, LocalAuth, PeerAuth, PeerConfig};
+use interop_tests::bench::{catch_signals, daemon_pid, machine, sibling_bin, stopping};
 use mip6_mn::bootstrap::{Action, Bootstrap, Settings, SharedRng};
 use serde_json::{Value, json};
-use testlab::{HA_HOME, HA_INET, Kea, KeaOptions, Lab, MN_COA, MN_IF, Node, Proc, Spawn};
+use testlab::{HA_HOME, HA_INET, Kea, KeaOptions, Lab, MN_COA, MN_IF, Node, Spawn};
 
 /// The care-of addresses: `2001:db8:fe::<i + 1>`, routed by the home agent via [`MN_COA`].
 const COA_PREFIX: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xfe, 0, 0, 0, 0, 0);
 const PSK: &str = "load-gen-psk-0123456789abcdef";
 const HA_ID: &str = "ha.example.com";
-
-/// Set by SIGINT / SIGTERM: stop the worker, drop the lab.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 fn coa(i: usize) -> Ipv6Addr {
     Ipv6Addr::from(u128::from(COA_PREFIX) + 1 + i as u128)
@@ -107,15 +104,15 @@ fn main() {
         .unwrap_or_else(|| "load-gen.json".into())
         .into();
     let distinct = args.iter().any(|a| a == "--distinct-psk");
-    catch_signals();
-    let ha_bin = bin("mip6-ha");
+    catch_signals("load-gen");
+    let ha_bin = sibling_bin("mip6-ha");
     let max = sizes.iter().copied().max().unwrap_or(0);
 
     let lab = Lab::new("load_gen").expect("the namespace lab (needs root)");
     setup_coas(&lab, max);
     let mut runs = Vec::new();
     for &n in &sizes {
-        if STOP.load(Ordering::SeqCst) {
+        if stopping() {
             break;
         }
         match run_size(&lab, &ha_bin, n, window, distinct, limit) {
@@ -139,60 +136,9 @@ fn main() {
         Err(e) => eprintln!("writing {}: {e}", out.display()),
     }
     drop(lab);
-    if STOP.load(Ordering::SeqCst) {
+    if stopping() {
         std::process::exit(130);
     }
-}
-
-/// SIGINT and SIGTERM set [`STOP`] instead of killing us, so that the lab is dropped.
-fn catch_signals() {
-    std::thread::spawn(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            eprintln!("load-gen: stopping (signal)");
-            STOP.store(true, Ordering::SeqCst);
-        });
-    });
-}
-
-fn bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("exe");
-    let p = exe.parent().expect("dir").join(name);
-    if !p.is_file() {
-        eprintln!(
-            "{} is missing: build it (cargo build --release -p home-agent)",
-            p.display()
-        );
-        std::process::exit(1);
-    }
-    p.display().to_string()
-}
-
-fn machine() -> Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    json!({
-        "cores": std::thread::available_parallelism().map_or(0, usize::from),
-        "cpu": cpu,
-        "loadavg_at_end": load.trim(),
-    })
 }
 
 /// `n` care-of addresses on `mn0`, and the home agent's route to them.
@@ -279,30 +225,6 @@ fn proc_stats(pid: u32) -> Option<(u64, u64, f64)> {
     Some((kib("VmRSS:")?, kib("VmHWM:")?, ticks / 100.0))
 }
 
-/// The daemon's own PID: `Proc::pid` is what `ip netns exec` started, which execs the daemon.
-fn daemon_pid(p: &Proc, comm: &str) -> u32 {
-    let pid = p.pid();
-    let is = |pid: u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-    };
-    if is(pid) {
-        return pid;
-    }
-    // Otherwise a descendant.
-    let mut stack = vec![pid];
-    while let Some(p) = stack.pop() {
-        let kids =
-            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
-        for k in kids.split_whitespace().filter_map(|k| k.parse().ok()) {
-            if is(k) {
-                return k;
-            }
-            stack.push(k);
-        }
-    }
-    pid
-}
-
 fn status_ok(ha_bin: &str, conf: &Path) -> bool {
     Command::new(ha_bin)
         .args(["status", "--json", "--config"])
@@ -348,10 +270,18 @@ fn run_size(
     .map_err(|e| format!("Kea: {e}"))?;
     let conf = write_ha(d, n, distinct);
     let t_spawn = Instant::now();
+    // LOAD_GEN_HA_WRAPPER runs the home agent under a tool, e.g. `heaptrack -o FILE`.
+    let wrapper: Vec<String> = std::env::var("LOAD_GEN_HA_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let spawn = match wrapper.split_first() {
+        Some((tool, rest)) => Spawn::new(tool).args(rest).arg(ha_bin),
+        None => Spawn::new(ha_bin),
+    };
     let mut ha = lab
         .spawn(
             Node::Ha,
-            Spawn::new(ha_bin)
+            spawn
                 .arg("run")
                 .arg("--config")
                 .arg(&conf)
@@ -359,13 +289,13 @@ fn run_size(
         )
         .map_err(|e| format!("mip6-ha: {e}"))?;
     while !status_ok(ha_bin, &conf) {
-        if t_spawn.elapsed() > Duration::from_secs(300) || STOP.load(Ordering::SeqCst) {
+        if t_spawn.elapsed() > Duration::from_secs(300) || stopping() {
             return Err(format!("mip6-ha did not start:\n{}", ha.log()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let startup_s = t_spawn.elapsed().as_secs_f64();
-    let ha_pid = daemon_pid(&ha, "mip6-ha");
+    let ha_pid = daemon_pid(ha.pid(), "mip6-ha");
     let kea_pid = kea.pid();
     std::thread::sleep(Duration::from_millis(300));
     let (rss0, _, cpu0) = proc_stats(ha_pid).ok_or("no /proc for mip6-ha")?;
@@ -402,7 +332,7 @@ fn run_size(
         if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
             break st;
         }
-        if STOP.load(Ordering::SeqCst) {
+        if stopping() {
             let _ = child.kill();
             let _ = child.wait();
             return Err("stopped by a signal".into());
@@ -443,6 +373,17 @@ fn run_size(
     });
     w["ha"] = ha_obj;
     w["kea_cpu_s"] = json!(kea1 - kea0);
+    if !wrapper.is_empty() {
+        // The tool writes its results when the daemon exits: SIGTERM the daemon itself (the
+        // wrapper's pid is the tool's) and give it time to finish.
+        let _ = Command::new("kill").arg(ha_pid.to_string()).status();
+        let t = Instant::now();
+        while Path::new(&format!("/proc/{ha_pid}")).exists()
+            && t.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     let _ = ha.stop();
     let _ = kea.stop();
     Ok(w)

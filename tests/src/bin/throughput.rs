@@ -1,6 +1,9 @@
 //! `throughput`: TCP throughput (iperf3, 5 s each way) in the namespace lab, in one run:
-//! over the bare veth links (MN → HA's home link, routed), through `mip6-mn` ↔ `mip6-ha`, and
-//! through charon ↔ charon (kernel-libipsec, the userspace data plane strongSwan offers here).
+//! over the bare veth links (MN → HA's home link, routed), through `mip6-mn` ↔ `mip6-ha` with
+//! raw ESP and again with ESP in UDP 4500 (`[ike] force_encap = true` on both: RFC 3948, sent
+//! with UDP GSO and received with UDP GRO where the kernel has them), and through charon ↔
+//! charon (kernel-libipsec, the userspace data plane strongSwan offers here, which always
+//! encapsulates ESP in UDP: the like-for-like comparison is the ESP-in-UDP row).
 //! Prints a table and writes the raw figures as JSON to `--out FILE` (default
 //! `target/throughput.json`). Build the daemons in the same profile first:
 //!
@@ -12,22 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use interop_tests::bench::sibling_bin;
 use serde_json::{Value, json};
 use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Spawn};
 
 const HOA: &str = "2001:db8:1::1000";
 const PSK: &str = "throughput-psk-0123456789";
-
-fn bin(name: &str) -> String {
-    let exe = std::env::current_exe().expect("exe");
-    let p = exe.parent().expect("dir").join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: cargo build --workspace in this profile",
-        p.display()
-    );
-    p.display().to_string()
-}
 
 fn iperf(lab: &Lab, src: &str, reverse: bool) -> f64 {
     let mut args = vec!["-c", "2001:db8:1::2", "-B", src, "-t", "5", "-J"];
@@ -57,18 +50,20 @@ fn measure(lab: &Lab, src: &str) -> (f64, f64) {
     (iperf(lab, src, false), iperf(lab, src, true))
 }
 
-fn wait_ready(mn_conf: &Path) {
+/// Waits for `mip6-mn` to be ready; returns its `status --json`.
+fn wait_ready(mn_conf: &Path) -> Value {
     let end = Instant::now() + Duration::from_secs(20);
     while Instant::now() < end {
-        let o = Command::new(bin("mip6-mn"))
+        let o = Command::new(sibling_bin("mip6-mn"))
             .args(["status", "--json", "--config"])
             .arg(mn_conf)
             .output()
             .expect("status");
         if o.status.success()
-            && serde_json::from_slice::<Value>(&o.stdout).is_ok_and(|v| v["state"] == "ready")
+            && let Ok(v) = serde_json::from_slice::<Value>(&o.stdout)
+            && v["state"] == "ready"
         {
-            return;
+            return v;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -84,17 +79,19 @@ fn bare() -> (f64, f64) {
     measure(&lab, &MN_COA.to_string())
 }
 
-fn ours() -> (f64, f64) {
-    let lab = Lab::new("tp_ours").expect("lab");
+/// Our tunnel; with `encap`, both daemons force ESP in UDP (strongSwan's `encap = yes`).
+fn ours(encap: bool) -> (f64, f64) {
+    let lab = Lab::new(if encap { "tp_encap" } else { "tp_ours" }).expect("lab");
+    let force = if encap { "force_encap = true\n" } else { "" };
     let d = lab.dir();
     let ha = d.join("ha.toml");
     let mn = d.join("mn.toml");
-    std::fs::write(&ha, format!("listen = [\"{HA_INET}\"]\ncontrol_socket = \"{}\"\nlog_level = \"warn\"\n[home_link]\ninterface = \"ha-home\"\naddress = \"{HA_HOME}\"\nprefix = \"2001:db8:1::/64\"\n[ike]\nidentity = \"ha.example.com\"\nproposals = [\"aes128-sha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\n[[peers]]\nidentity = \"mn1@example.com\"\npsk = \"{PSK}\"\nhome_address = \"{HOA}\"\n", d.join("ha.sock").display())).expect("ha.toml");
-    std::fs::write(&mn, format!("home_agent = \"{HA_INET}\"\ncare_of_address = \"{MN_COA}\"\naddress_source = \"static\"\nhome_address = \"{HOA}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nlog_level = \"warn\"\n[ike]\nidentity = \"mn1@example.com\"\nremote_identity = \"ha.example.com\"\npsk = \"{PSK}\"\nproposals = [\"aes128-sha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\n", d.join("st").display(), d.join("mn.sock").display())).expect("mn.toml");
+    std::fs::write(&ha, format!("listen = [\"{HA_INET}\"]\ncontrol_socket = \"{}\"\nlog_level = \"warn\"\n[home_link]\ninterface = \"ha-home\"\naddress = \"{HA_HOME}\"\nprefix = \"2001:db8:1::/64\"\n[ike]\nidentity = \"ha.example.com\"\nproposals = [\"aes128-sha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\n{force}[[peers]]\nidentity = \"mn1@example.com\"\npsk = \"{PSK}\"\nhome_address = \"{HOA}\"\n", d.join("ha.sock").display())).expect("ha.toml");
+    std::fs::write(&mn, format!("home_agent = \"{HA_INET}\"\ncare_of_address = \"{MN_COA}\"\naddress_source = \"static\"\nhome_address = \"{HOA}\"\nstate_dir = \"{}\"\ncontrol_socket = \"{}\"\nlog_level = \"warn\"\n[ike]\nidentity = \"mn1@example.com\"\nremote_identity = \"ha.example.com\"\npsk = \"{PSK}\"\nproposals = [\"aes128-sha256-ecp256\"]\nesp_proposals = [\"aes128gcm16\"]\n{force}", d.join("st").display(), d.join("mn.sock").display())).expect("mn.toml");
     let _ha = lab
         .spawn(
             Node::Ha,
-            Spawn::new(bin("mip6-ha"))
+            Spawn::new(sibling_bin("mip6-ha"))
                 .arg("run")
                 .arg("--config")
                 .arg(&ha)
@@ -105,14 +102,20 @@ fn ours() -> (f64, f64) {
     let _mn = lab
         .spawn(
             Node::Mn,
-            Spawn::new(bin("mip6-mn"))
+            Spawn::new(sibling_bin("mip6-mn"))
                 .arg("run")
                 .arg("--config")
                 .arg(&mn)
                 .log_name("mip6-mn"),
         )
         .expect("mn");
-    wait_ready(&mn);
+    let status = wait_ready(&mn);
+    // The child SAs say which encapsulation they use (`esp` or `esp-in-udp`).
+    assert_eq!(
+        status.to_string().contains("esp-in-udp"),
+        encap,
+        "encapsulation not as configured: {status}"
+    );
     measure(&lab, HOA)
 }
 
@@ -197,7 +200,8 @@ fn main() {
     let load_before = load();
     let rows = [
         ("bare veth", bare()),
-        ("mip6-mn <-> mip6-ha", ours()),
+        ("mip6-mn <-> mip6-ha", ours(false)),
+        ("mip6-mn <-> mip6-ha, ESP in UDP", ours(true)),
         ("charon <-> charon (libipsec)", charon()),
     ];
     let load_after = load();
@@ -212,11 +216,17 @@ fn main() {
         println!("{name:<32} {up:>14.0} {down:>14.0}");
     }
     let (ou, od) = rows[1].1;
-    let (cu, cd) = rows[2].1;
+    let (eu, ed) = rows[2].1;
+    let (cu, cd) = rows[3].1;
     println!(
         "ours / charon: {:.1}x up, {:.1}x down",
         ou / cu.max(1e-9),
         od / cd.max(1e-9)
+    );
+    println!(
+        "ours in UDP / charon (both ESP in UDP): {:.1}x up, {:.1}x down",
+        eu / cu.max(1e-9),
+        ed / cd.max(1e-9)
     );
     let j = json!({
         "cpu": cpu, "cores": cores, "load_before": load_before, "load_after": load_after,

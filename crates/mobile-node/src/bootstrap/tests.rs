@@ -441,6 +441,8 @@ fn dhcpv6_path_to_ready_with_every_steps_timing() {
             total: Some(110),
         }
     );
+    assert_eq!(s.timings_us.phase1, Some(40_000));
+    assert_eq!(s.timings_us.total, Some(110_000));
     assert_eq!(s.last_error, None);
     // The initial tunnel is out of the status as soon as its Delete is asked for.
     let modes: Vec<_> = s.child_sas.iter().map(|c| c.mode.as_str()).collect();
