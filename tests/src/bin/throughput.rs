@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use interop_tests::bench::sibling_bin;
 use serde_json::{Value, json};
+use testlab::swanctl::{Auth, Child, Connection, Secret, Swanctl};
 use testlab::{Charon, CharonOptions, HA_HOME, HA_INET, HOME_HOST, Lab, MN_COA, Node, Spawn};
 
 const HOA: &str = "2001:db8:1::1000";
@@ -122,12 +123,21 @@ fn ours(encap: bool) -> (f64, f64) {
 fn charon() -> (f64, f64) {
     let lab = Lab::new("tp_charon").expect("lab");
     let conn = |local: &str, remote: Option<&str>, lid: &str, rid: &str, lts: &str, rts: &str| {
-        let remote = remote
-            .map(|r| format!("    remote_addrs = {r}\n"))
-            .unwrap_or_default();
-        format!(
-            "connections {{\n  c {{\n    version = 1\n    proposals = aes128-sha256-ecp256\n    local_addrs = {local}\n{remote}    local {{\n      auth = psk\n      id = {lid}\n    }}\n    remote {{\n      auth = psk\n      id = {rid}\n    }}\n    children {{\n      home {{\n        local_ts = {lts}\n        remote_ts = {rts}\n        esp_proposals = aes128gcm16\n      }}\n    }}\n  }}\n}}\nsecrets {{\n  ike-psk {{\n    secret = \"{PSK}\"\n  }}\n}}\n"
-        )
+        let mut c = Connection::ikev1("c")
+            .proposals("aes128-sha256-ecp256")
+            .local_addrs(local)
+            .local(Auth::psk().id(lid))
+            .remote(Auth::psk().id(rid))
+            .child(
+                Child::new("home")
+                    .local_ts(lts)
+                    .remote_ts(rts)
+                    .esp_proposals("aes128gcm16"),
+            );
+        if let Some(r) = remote {
+            c = c.remote_addrs(r);
+        }
+        Swanctl::new().connection(c).secret(Secret::ike_psk(PSK))
     };
     let ha = Charon::start(
         &lab,
