@@ -43,6 +43,9 @@ pub(crate) struct Held {
 pub(crate) struct HomeAddresses {
     /// By identity (its textual form, as the relay records it).
     held: HashMap<String, Vec<Held>>,
+    /// The holder of each address in `held` (an address has one holder: a grant takes it from
+    /// any other), so that neither a grant nor a policy check scans every identity.
+    by_address: HashMap<Ipv6Addr, String>,
 }
 
 impl HomeAddresses {
@@ -51,23 +54,26 @@ impl HomeAddresses {
     pub(crate) fn grant(&mut self, identity: &str, held: Held) {
         self.revoke_address(held.address);
         self.held.entry(identity.to_owned()).or_default().push(held);
+        self.by_address.insert(held.address, identity.to_owned());
     }
 
     /// `identity` no longer holds `address`.
     pub(crate) fn revoke(&mut self, identity: &str, address: Ipv6Addr) {
-        if let Some(v) = self.held.get_mut(identity) {
-            v.retain(|h| h.address != address);
-            if v.is_empty() {
-                self.held.remove(identity);
-            }
+        if self.by_address.get(&address).is_some_and(|h| h == identity) {
+            self.revoke_address(address);
         }
     }
 
     fn revoke_address(&mut self, address: Ipv6Addr) {
-        self.held.retain(|_, v| {
+        let Some(identity) = self.by_address.remove(&address) else {
+            return;
+        };
+        if let Some(v) = self.held.get_mut(&identity) {
             v.retain(|h| h.address != address);
-            !v.is_empty()
-        });
+            if v.is_empty() {
+                self.held.remove(&identity);
+            }
+        }
     }
 
     /// What `identity` holds at `now` (expired records are not returned).
@@ -85,11 +91,10 @@ impl HomeAddresses {
 
     /// Who holds `address` at `now`.
     pub(crate) fn holder(&self, address: Ipv6Addr, now: Instant) -> Option<(&str, Held)> {
-        self.held.iter().find_map(|(id, v)| {
-            v.iter()
-                .find(|h| h.address == address && h.until.is_none_or(|u| u > now))
-                .map(|h| (id.as_str(), *h))
-        })
+        let (identity, v) = self.held.get_key_value(self.by_address.get(&address)?)?;
+        v.iter()
+            .find(|h| h.address == address && h.until.is_none_or(|u| u > now))
+            .map(|h| (identity.as_str(), *h))
     }
 
     /// Every address held at `now`.
@@ -103,8 +108,15 @@ impl HomeAddresses {
 
     /// Forgets expired records.
     pub(crate) fn prune(&mut self, now: Instant) {
+        let by_address = &mut self.by_address;
         self.held.retain(|_, v| {
-            v.retain(|h| h.until.is_none_or(|u| u > now));
+            v.retain(|h| {
+                let live = h.until.is_none_or(|u| u > now);
+                if !live {
+                    by_address.remove(&h.address);
+                }
+                live
+            });
             !v.is_empty()
         });
     }
@@ -379,5 +391,57 @@ mod tests {
         );
         t.revoke("mn2@example.com", held.address);
         assert!(t.holder(held.address, now).is_none());
+    }
+
+    /// The address index answers what a scan of every identity's records answers, through
+    /// grants that take addresses from others, revocations (right and wrong holder), expiry.
+    #[test]
+    fn holder_index_matches_a_scan() {
+        let mut t = HomeAddresses::default();
+        let t0 = Instant::now();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for step in 0..5000u64 {
+            let id = format!("mn{}@example.com", next(6));
+            let address = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100 + next(12) as u16);
+            let now = t0 + Duration::from_secs(step);
+            match next(4) {
+                0 | 1 => t.grant(
+                    &id,
+                    Held {
+                        address,
+                        source: AddressSource::Dhcpv6,
+                        until: (next(2) == 0).then(|| now + Duration::from_secs(next(40))),
+                    },
+                ),
+                2 => t.revoke(&id, address),
+                _ => t.prune(now),
+            }
+            for i in 0..12 {
+                let a = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100 + i);
+                let scan = t.held.iter().find_map(|(id, v)| {
+                    v.iter()
+                        .find(|h| h.address == a && h.until.is_none_or(|u| u > now))
+                        .map(|h| (id.as_str(), *h))
+                });
+                assert_eq!(t.holder(a, now), scan, "step {step}, {a}");
+                let holders = t
+                    .held
+                    .iter()
+                    .filter(|(_, v)| v.iter().any(|h| h.address == a))
+                    .count();
+                assert!(holders <= 1, "step {step}: {a} held {holders} times");
+                assert_eq!(
+                    t.by_address.contains_key(&a),
+                    holders == 1,
+                    "step {step}, {a}"
+                );
+            }
+        }
     }
 }

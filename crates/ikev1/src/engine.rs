@@ -25,6 +25,7 @@ use crate::crypto::Rng;
 use crate::event::{ChildRequest, Event, FailReason, IkeSaId, ModeConfig, Transmit};
 use crate::exchange::{Exchange, Kind};
 use crate::ike_sa::{IkeSa, Nat, P1Material, P1State};
+use crate::peer_index::PeerIndex;
 use crate::sa_table::SaTable;
 use crate::util::HexFmt;
 
@@ -83,6 +84,8 @@ pub struct Counters {
 /// All IKE SAs of one endpoint.
 pub struct Engine {
     pub(crate) config: Arc<Config>,
+    /// `config.peers` grouped by key and indexed by identity (Main Mode responder).
+    pub(crate) peer_index: Arc<PeerIndex>,
     pub(crate) rng: Box<dyn Rng>,
     pub(crate) sas: SaTable,
     /// Established or responder SAs by cookie pair.
@@ -137,6 +140,7 @@ impl Engine {
     pub fn new(config: Config, rng: Box<dyn Rng>) -> Self {
         Self {
             sas: SaTable::new(config.dpd_delay),
+            peer_index: Arc::new(PeerIndex::new(&config.peers)),
             config: Arc::new(config),
             rng,
             by_cookies: HashMap::new(),

@@ -29,6 +29,7 @@ mod identity;
 mod ike_sa;
 mod informational;
 mod main_mode;
+mod peer_index;
 mod phase2;
 mod proposal;
 mod quick_mode;

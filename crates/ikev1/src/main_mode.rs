@@ -543,34 +543,26 @@ impl Engine {
         let first = Header::parse(data)
             .map_err(|e| Reject::Malformed(e.to_string()))?
             .next_payload;
-        // Candidate peers: those allowed at this address whose method fits.
-        let candidates: Vec<usize> = config
-            .peers
+        // Keys depend on the peer only through its pre-shared key: each distinct key is tried
+        // once (not once per peer: thousands of peers may share one), in the order of its first
+        // peer allowed at this address whose method fits, and the peers holding it are then
+        // found by the identity MM5 reveals.
+        let index = self.peer_index.clone();
+        let fits = |i: usize| {
+            let p = &config.peers[i];
+            scheme.fits_peer(&p.auth, false) && addr_ok(p, remote)
+        };
+        let mut order: Vec<(usize, usize)> = index
+            .groups()
             .iter()
             .enumerate()
-            .filter(|(_, p)| scheme.fits_peer(&p.auth, false) && addr_ok(p, remote))
-            .map(|(i, _)| i)
+            .filter_map(|(g, members)| members.iter().copied().find(|&i| fits(i)).map(|i| (i, g)))
             .collect();
-        // Keys depend on the peer only through its pre-shared key: each distinct key is tried
-        // once (not once per peer: thousands of peers may share one), and the peers holding it
-        // are then matched by the identity MM5 reveals.
-        let same_key = |a: &PeerConfig, b: &PeerConfig| match (a.auth.psk(), b.auth.psk()) {
-            (Some(x), Some(y)) => ct_eq(x, y),
-            (None, None) => true,
-            _ => false,
-        };
-        let mut tried: Vec<usize> = Vec::new();
+        order.sort_unstable();
         let mut last_err = String::from("no candidate peer");
         let mut found = None;
-        for (ci, &pi) in candidates.iter().enumerate() {
+        for &(pi, group) in &order {
             let first_peer = &config.peers[pi];
-            if tried
-                .iter()
-                .any(|&t| same_key(&config.peers[t], first_peer))
-            {
-                continue;
-            }
-            tried.push(pi);
             let keys = derive_keys_for(sa, offer, scheme, Some(first_peer));
             let Ok((plain, next_iv)) = crate::ike_sa::open_with(keys.enc, &keys.enc_key, data, &iv)
             else {
@@ -604,11 +596,11 @@ impl Engine {
             );
             let parsed: Vec<Payload> = payloads.iter().map(|(_, _, p)| p.clone()).collect();
             let mut matched = false;
-            for &pj in &candidates[ci..] {
-                let peer = &config.peers[pj];
-                if !same_key(peer, first_peer) || !peer.identity.matches(&their_id) {
+            for pj in index.matching(group, &their_id) {
+                if !fits(pj) {
                     continue;
                 }
+                let peer = &config.peers[pj];
                 matched = true;
                 match scheme.verify(peer, &their_id, &parsed, &hash_i, now_unix) {
                     Ok(()) => {

@@ -2,7 +2,7 @@
 //! in a network namespace of its own (`ip netns add nio-bench-<pid>`, removed at the end).
 //!
 //! ```text
-//! cargo run --release -p netio --example throughput [seconds per run, default 2]
+//! cargo run --release -p netio --example tun_throughput [seconds per run, default 2]
 //! ```
 //!
 //! * TUN: a UDP sender blasts 1400-byte datagrams at `fd00:2::5` (routed to the TUN); a
