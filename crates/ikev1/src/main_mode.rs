@@ -497,16 +497,7 @@ impl Engine {
             .keys
             .as_ref()
             .ok_or_else(|| Reject::Unexpected("no keys".into()))?;
-        let hash_i = crypto::hash_i(
-            keys.prf,
-            &keys.skeyid,
-            &sa.p1.g_xi,
-            &sa.p1.g_xr,
-            &sa.cookie_i,
-            &sa.cookie_r,
-            &sa.p1.sai_b,
-            &idii_b,
-        );
+        let hash_i = hash_i(sa, keys, &idii_b);
         let mut payloads = vec![Payload::Id(id_payload)];
         payloads.extend(
             scheme
@@ -584,16 +575,7 @@ impl Engine {
                 last_err = "MM5 ID of an unsupported type".into();
                 continue;
             };
-            let hash_i = crypto::hash_i(
-                keys.prf,
-                &keys.skeyid,
-                &sa.p1.g_xi,
-                &sa.p1.g_xr,
-                &sa.cookie_i,
-                &sa.cookie_r,
-                &sa.p1.sai_b,
-                idii_b,
-            );
+            let hash_i = hash_i(sa, &keys, idii_b);
             let parsed: Vec<Payload> = payloads.iter().map(|(_, _, p)| p.clone()).collect();
             let mut matched = false;
             for pj in index.matching(group, &their_id) {
@@ -629,16 +611,7 @@ impl Engine {
                     .keys
                     .as_ref()
                     .ok_or_else(|| Reject::Unexpected("keys".into()))?;
-                let hash_r = crypto::hash_r(
-                    k.prf,
-                    &k.skeyid,
-                    &sa.p1.g_xr,
-                    &sa.p1.g_xi,
-                    &sa.cookie_r,
-                    &sa.cookie_i,
-                    &sa.p1.sai_b,
-                    &idir_b,
-                );
+                let hash_r = hash_r(sa, k, &idir_b);
                 let mut out_payloads = vec![Payload::Id(id_payload)];
                 out_payloads.extend(
                     scheme
@@ -712,16 +685,7 @@ impl Engine {
             .keys
             .as_ref()
             .ok_or_else(|| Reject::Unexpected("keys".into()))?;
-        let hash_r = crypto::hash_r(
-            k.prf,
-            &k.skeyid,
-            &sa.p1.g_xr,
-            &sa.p1.g_xi,
-            &sa.cookie_r,
-            &sa.cookie_i,
-            &sa.p1.sai_b,
-            &idir_b,
-        );
+        let hash_r = hash_r(sa, k, &idir_b);
         let parsed: Vec<Payload> = payloads.into_iter().map(|(_, _, p)| p).collect();
         scheme
             .verify(peer, &their_id, &parsed, &hash_r, now_unix)
@@ -855,6 +819,34 @@ pub(crate) enum Reject {
     Auth(String),
     Unexpected(String),
     Fatal(FailReason),
+}
+
+/// HASH_I (RFC 2409 §5) over the SA's phase-1 exchange and the initiator's ID payload body.
+fn hash_i(sa: &IkeSa, keys: &P1Keys, idii_b: &[u8]) -> Vec<u8> {
+    crypto::hash_i(
+        keys.prf,
+        &keys.skeyid,
+        &sa.p1.g_xi,
+        &sa.p1.g_xr,
+        &sa.cookie_i,
+        &sa.cookie_r,
+        &sa.p1.sai_b,
+        idii_b,
+    )
+}
+
+/// HASH_R (RFC 2409 §5) over the SA's phase-1 exchange and the responder's ID payload body.
+fn hash_r(sa: &IkeSa, keys: &P1Keys, idir_b: &[u8]) -> Vec<u8> {
+    crypto::hash_r(
+        keys.prf,
+        &keys.skeyid,
+        &sa.p1.g_xr,
+        &sa.p1.g_xi,
+        &sa.cookie_r,
+        &sa.cookie_i,
+        &sa.p1.sai_b,
+        idir_b,
+    )
 }
 
 fn addr_ok(p: &PeerConfig, remote: SocketAddr) -> bool {

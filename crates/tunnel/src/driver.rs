@@ -338,6 +338,9 @@ struct Task {
     out: Vec<u8>,
     /// Receive buffer of [`Task::drain_ike`].
     ike_scratch: Vec<u8>,
+    /// [`Task::drain_ike`] ran for the batch being handled (once is enough: every IKE message
+    /// sent before a packet of the batch was queued when the batch was read).
+    ike_drained: bool,
     scratch: Vec<u8>,
 }
 
@@ -438,6 +441,7 @@ pub async fn spawn(engine: Engine, cfg: TunnelConfig, nl: &Netlink) -> Result<Tu
         local_counters: LocalCounters::default(),
         out: Vec::with_capacity(2048),
         ike_scratch: vec![0u8; MAX_DATAGRAM],
+        ike_drained: false,
         scratch: Vec::with_capacity(2048),
     };
     // Allocated (and written) here, not at the task's first run: several MiB that would
@@ -467,6 +471,7 @@ impl Task {
         let mut shutting_down: Option<(oneshot::Sender<()>, Instant)> = None;
         loop {
             self.flush().await;
+            self.ike_drained = false;
             let done_waiting = shutting_down.as_ref().is_some_and(|(_, until)| {
                 self.engine.ike_sas().is_empty() || Instant::now() >= *until
             });
@@ -583,9 +588,13 @@ impl Task {
 
     async fn on_natt(&mut self, from: SocketAddr, local: SocketAddr, data: &[u8]) {
         match esp::classify_udp_4500(data) {
-            Udp4500::Ike(_) => self
-                .engine
-                .handle_datagram(Instant::now(), local, from, data),
+            Udp4500::Ike(_) => {
+                self.engine
+                    .handle_datagram(Instant::now(), local, from, data);
+                // Its SA (if it completed a Quick Mode) is installed by the next drain, which
+                // a packet of the batch on that SA may need.
+                self.ike_drained = false;
+            }
             Udp4500::Esp(esp_data) => {
                 if let IpAddr::V6(src) = from.ip() {
                     let dst = match local.ip() {
@@ -619,7 +628,8 @@ impl Task {
     /// Decapsulates ESP (`data` from the SPI on) and hands the result on.
     async fn open_esp(&mut self, addrs: Addrs, data: &[u8]) {
         let spi = esp::wire::spi(data).unwrap_or(0);
-        if self.esp.sad().lookup_inbound(spi).is_none() {
+        if !self.ike_drained && self.esp.sad().lookup_inbound(spi).is_none() {
+            self.ike_drained = true;
             self.drain_ike().await;
         }
         let mut out = std::mem::take(&mut self.out);
@@ -639,7 +649,8 @@ impl Task {
     /// and the first packet on the new SA back to back, the one to UDP 500 (or earlier in a
     /// UDP 4500 batch), the other to the ESP socket: read first, the packet would find no SA
     /// and be dropped, and the node would wait for its retransmission (a second or more).
-    /// Bounded: a flood of IKE cannot hold the ESP back.
+    /// Bounded: a flood of IKE cannot hold the ESP back, and a flood of ESP with unknown SPIs
+    /// costs one drain per batch, not one per packet.
     async fn drain_ike(&mut self) {
         let mut buf = std::mem::take(&mut self.ike_scratch);
         let mut meta = [RecvMeta::default()];
